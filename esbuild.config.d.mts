@@ -1,0 +1,4 @@
+/** Names of the folders under functions/ that have an index.ts. */
+export declare const functionNames: string[];
+/** Builds every bundle into dist/ (what `npm run build` does). */
+export declare function buildAll(): Promise<void>;

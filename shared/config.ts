@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import * as v from 'valibot';
+
+/**
+ * The environment of CONTRACT.md, parsed once and typed. Every function reads its settings from here, so a
+ * misconfigured deployment fails at start-up with one message naming every bad variable, rather than at the
+ * first request that happens to need it.
+ */
+
+export type Environment = 'development' | 'staging' | 'production';
+
+export interface Config {
+  environment: Environment;
+  port: number;
+  logLevel: string;
+  dataDir: string;
+  database: {
+    url: string | undefined;
+    poolMax: number;
+    connectTimeoutMs: number;
+    statementTimeoutMs: number;
+  };
+  cache: { upstashUrl: string | undefined; upstashToken: string | undefined; timeoutMs: number };
+  auth: {
+    secretKey: string;
+    secretKeyGenerated: boolean;
+    jwtPrivateKey: string | undefined;
+    issuer: string;
+    audience: string;
+    accessTokenExpireMinutes: number;
+    bcryptCost: number;
+  };
+  firstSuperuser: { email: string; password: string | undefined };
+  corsOrigins: string[];
+  rateLimit: {
+    perAddressPerMinute: number;
+    loginPerAccount: number;
+    loginPerAddress: number;
+    loginWindowSeconds: number;
+  };
+  events: { sink: string | undefined };
+  otel: { endpoint: string | undefined; serviceName: string | undefined };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+const intVar = (min: number, max: number) =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.regex(/^\d+$/, 'must be a whole number'),
+    v.transform(Number),
+    v.minValue(min, `must be at least ${min}`),
+    v.maxValue(max, `must be at most ${max}`),
+  );
+
+const urlVar = (protocols: string[]) =>
+  v.pipe(
+    v.string(),
+    v.trim(),
+    v.check(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `must be a URL (${protocols.join(' or ')})`,
+    ),
+  );
+
+const envSchema = v.object({
+  ENVIRONMENT: v.optional(v.picklist(['development', 'staging', 'production']), 'development'),
+  PORT: v.optional(intVar(1, 65535), '8080'),
+  LOG_LEVEL: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  DATA_DIR: v.optional(v.string(), '.data'),
+  DATABASE_URL: v.optional(urlVar(['postgres:', 'postgresql:'])),
+  DB_POOL_MAX: v.optional(intVar(1, 100), '5'),
+  DB_CONNECT_TIMEOUT_MS: v.optional(intVar(100, 60_000), '3000'),
+  DB_STATEMENT_TIMEOUT_MS: v.optional(intVar(100, 600_000), '10000'),
+  UPSTASH_REDIS_REST_URL: v.optional(urlVar(['http:', 'https:'])),
+  UPSTASH_REDIS_REST_TOKEN: v.optional(v.pipe(v.string(), v.minLength(1))),
+  CACHE_TIMEOUT_MS: v.optional(intVar(10, 10_000), '250'),
+  SECRET_KEY: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
+  JWT_PRIVATE_KEY: v.optional(
+    v.pipe(v.string(), v.includes('PRIVATE KEY', 'must be a PEM private key (Ed25519 or RSA)')),
+  ),
+  JWT_ISSUER: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set'),
+  JWT_AUDIENCE: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set-api'),
+  ACCESS_TOKEN_EXPIRE_MINUTES: v.optional(intVar(1, 60 * 24 * 30), '30'),
+  BCRYPT_COST: v.optional(intVar(4, 16), '12'),
+  FIRST_SUPERUSER_EMAIL: v.optional(
+    v.pipe(v.string(), v.trim(), v.email('must be an email address')),
+    'admin@example.com',
+  ),
+  FIRST_SUPERUSER_PASSWORD: v.optional(
+    v.pipe(
+      v.string(),
+      v.minLength(8, 'must be at least 8 characters'),
+      v.check((value) => Buffer.byteLength(value) <= 72, 'must be at most 72 bytes'),
+    ),
+  ),
+  BACKEND_CORS_ORIGINS: v.optional(v.string(), '["http://localhost"]'),
+  RATE_LIMIT_PER_MINUTE: v.optional(intVar(0, 1_000_000), '1200'),
+  LOGIN_RATE_LIMIT_PER_ACCOUNT: v.optional(intVar(1, 10_000), '5'),
+  LOGIN_RATE_LIMIT_PER_ADDRESS: v.optional(intVar(1, 100_000), '20'),
+  LOGIN_RATE_LIMIT_WINDOW_SECONDS: v.optional(intVar(1, 86_400), '900'),
+  K_SINK: v.optional(urlVar(['http:', 'https:'])),
+  OTEL_EXPORTER_OTLP_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
+  OTEL_SERVICE_NAME: v.optional(v.pipe(v.string(), v.minLength(1))),
+});
+
+/** Accepts a JSON list or a comma list, as the seed's BACKEND_CORS_ORIGINS did. */
+export function parseOrigins(raw: string): string[] | string {
+  const text = raw.trim();
+  let list: unknown;
+  if (text.startsWith('[')) {
+    try {
+      list = JSON.parse(text);
+    } catch {
+      return 'must be a JSON list or a comma-separated list of origins';
+    }
+  } else {
+    list = text.split(',');
+  }
+  if (!Array.isArray(list)) return 'must be a list of origins';
+  const origins: string[] = [];
+  for (const item of list) {
+    const origin = typeof item === 'string' ? item.trim().replace(/\/$/, '') : '';
+    if (origin === '') continue;
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) return `"${String(item)}" is not an origin`;
+    origins.push(origin);
+  }
+  return origins;
+}
+
+/** The seed's POSTGRES_* variables, assembled into one URL when DATABASE_URL is not given. */
+function databaseUrlFromParts(env: Env): string | undefined {
+  const host = env.POSTGRES_SERVER;
+  if (!host) return undefined;
+  const user = encodeURIComponent(env.POSTGRES_USER ?? 'postgres');
+  const password = env.POSTGRES_PASSWORD ? `:${encodeURIComponent(env.POSTGRES_PASSWORD)}` : '';
+  const port = env.POSTGRES_PORT ?? '5432';
+  const db = encodeURIComponent(env.POSTGRES_DB ?? 'app');
+  return `postgresql://${user}${password}@${host}:${port}/${db}`;
+}
+
+/** A dev-only value kept under the data dir, so every local function (and every restart) agrees on it. */
+export function devValue(dataDir: string, name: string, make: () => string): string {
+  const file = resolve(dataDir, name);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const value = make();
+  writeFileSync(file, `${value}\n`, { mode: 0o600 });
+  return value;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const problems: string[] = [];
+  // Empty strings are how many deploy tools say "unset".
+  const cleaned: Env = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  if (!cleaned.DATABASE_URL) {
+    const fromParts = databaseUrlFromParts(cleaned);
+    if (fromParts) cleaned.DATABASE_URL = fromParts;
+  }
+  const parsed = v.safeParse(envSchema, cleaned);
+  if (!parsed.success) {
+    for (const issue of parsed.issues) {
+      const key = v.getDotPath(issue) ?? '(environment)';
+      problems.push(`${key}: ${issue.message}`);
+    }
+  }
+  const origins = parseOrigins(cleaned.BACKEND_CORS_ORIGINS ?? '["http://localhost"]');
+  if (typeof origins === 'string') problems.push(`BACKEND_CORS_ORIGINS: ${origins}`);
+  const environment = (cleaned.ENVIRONMENT ?? 'development') as Environment;
+  if (environment === 'production') {
+    if (!cleaned.SECRET_KEY) problems.push('SECRET_KEY: required when ENVIRONMENT=production');
+    if (typeof origins !== 'string' && origins.includes('*'))
+      problems.push('BACKEND_CORS_ORIGINS: "*" is not allowed when ENVIRONMENT=production');
+  }
+  if (Boolean(cleaned.UPSTASH_REDIS_REST_URL) !== Boolean(cleaned.UPSTASH_REDIS_REST_TOKEN))
+    problems.push('UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither');
+  if (problems.length > 0 || !parsed.success || typeof origins === 'string') throw new ConfigError(problems);
+
+  const e = parsed.output;
+  const secretKeyGenerated = !e.SECRET_KEY;
+  const secretKey =
+    e.SECRET_KEY ?? devValue(e.DATA_DIR, 'dev-secret-key', () => randomBytes(32).toString('base64url'));
+  return {
+    environment,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    dataDir: e.DATA_DIR,
+    database: {
+      url: e.DATABASE_URL,
+      poolMax: e.DB_POOL_MAX,
+      connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
+    },
+    cache: {
+      upstashUrl: e.UPSTASH_REDIS_REST_URL,
+      upstashToken: e.UPSTASH_REDIS_REST_TOKEN,
+      timeoutMs: e.CACHE_TIMEOUT_MS,
+    },
+    auth: {
+      secretKey,
+      secretKeyGenerated,
+      jwtPrivateKey: e.JWT_PRIVATE_KEY?.replace(/\\n/g, '\n'),
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTokenExpireMinutes: e.ACCESS_TOKEN_EXPIRE_MINUTES,
+      bcryptCost: e.BCRYPT_COST,
+    },
+    firstSuperuser: { email: e.FIRST_SUPERUSER_EMAIL.toLowerCase(), password: e.FIRST_SUPERUSER_PASSWORD },
+    corsOrigins: origins,
+    rateLimit: {
+      perAddressPerMinute: e.RATE_LIMIT_PER_MINUTE,
+      loginPerAccount: e.LOGIN_RATE_LIMIT_PER_ACCOUNT,
+      loginPerAddress: e.LOGIN_RATE_LIMIT_PER_ADDRESS,
+      loginWindowSeconds: e.LOGIN_RATE_LIMIT_WINDOW_SECONDS,
+    },
+    events: { sink: e.K_SINK },
+    otel: {
+      endpoint: e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT,
+      serviceName: e.OTEL_SERVICE_NAME,
+    },
+  };
+}
+
+/** Reads `.env` beside the working directory for local runs; real environment variables win. */
+export function loadDotEnv(file = '.env'): void {
+  if (existsSync(file)) process.loadEnvFile(file);
+}

@@ -1,0 +1,249 @@
+import { randomUUID } from 'node:crypto';
+import cors from '@fastify/cors';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import { isDatabaseUnavailable } from '../db/index.ts';
+import { counter, gauge, histogram } from '../telemetry/metrics.ts';
+import type { AppContext } from './context.ts';
+import { HttpError } from './errors.ts';
+import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
+import { type AnyRoute, validateRequest } from './route.ts';
+import { applySecurityHeaders } from './security-headers.ts';
+
+/**
+ * A function: its name, the path prefixes it owns (the single source the Istio routes, the OpenAPI document
+ * and the local all-in-one server are checked against), its routes, and any set-up of its own.
+ */
+export interface FunctionDefinition {
+  name: string;
+  prefixes: string[];
+  routes: AnyRoute[];
+  setup?(app: FastifyInstance, ctx: AppContext): void | Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ctx: AppContext;
+  }
+  interface FastifyContextConfig {
+    /** The spec a route was declared with; the OpenAPI build reads it. */
+    spec?: AnyRoute;
+    function?: string;
+  }
+}
+
+export const BODY_LIMIT_BYTES = 1024 * 1024;
+const REQUEST_ID = /^[\w\-.:@]{1,128}$/;
+
+const requestsTotal = counter<'function' | 'method' | 'route' | 'status'>(
+  'http_requests_total',
+  'HTTP requests answered, by function, method, route template and status.',
+);
+const requestDuration = histogram<'function' | 'method' | 'route' | 'status'>(
+  'http_request_duration_seconds',
+  'Time to answer an HTTP request, by function, method, route template and status.',
+  [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+);
+
+export function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string, string> = {}) {
+  for (const [name, value] of Object.entries(headers)) reply.header(name, value);
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
+function instanceOf(request: FastifyRequest): string {
+  return request.url.split('?')[0] ?? request.url;
+}
+
+/** Maps anything thrown to problem+json. Only typed errors and the framework's own 4xx say what went wrong. */
+function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
+  const instance = instanceOf(request);
+  if (error instanceof HttpError) {
+    return sendProblem(
+      reply,
+      problem(error.status, error.detail, {
+        type: error.type,
+        instance,
+        ...(error.errors && { errors: error.errors }),
+      }),
+      error.headers,
+    );
+  }
+  if (isDatabaseUnavailable(error)) {
+    request.log.error({ err: error }, 'database unavailable');
+    return sendProblem(
+      reply,
+      problem(503, 'The database is temporarily unavailable; retry shortly.', { instance }),
+      { 'retry-after': '2' },
+    );
+  }
+  const status = (error as FastifyError).statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const detail =
+      status === 413
+        ? `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`
+        : status === 415
+          ? `Unsupported content type "${request.headers['content-type'] ?? ''}"; send application/json.`
+          : error.message;
+    return sendProblem(reply, problem(status, detail, { instance }));
+  }
+  request.log.error({ err: error }, 'unhandled error');
+  return sendProblem(
+    reply,
+    problem(500, `An unexpected error occurred. Quote request id ${request.id} when reporting it.`, {
+      instance,
+    }),
+  );
+}
+
+/** Path patterns of every route, so an unknown method on a known path answers 405 rather than 404. */
+function routeMatcher() {
+  const routes: { pattern: RegExp; method: string }[] = [];
+  return {
+    add(url: string, methods: string[]) {
+      const source = url
+        .replace(/\/$/, '')
+        .split('/')
+        .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+        .join('/');
+      const pattern = new RegExp(`^${source}/?$`);
+      for (const method of methods) routes.push({ pattern, method });
+    },
+    allowed(path: string): string[] {
+      const normalized = path.replace(/\/{2,}/g, '/');
+      return [...new Set(routes.filter((r) => r.pattern.test(normalized)).map((r) => r.method))];
+    },
+  };
+}
+
+export interface BuildAppOptions {
+  /** Set by the OpenAPI build: routes are registered for description only and never served. */
+  describe?: (app: FastifyInstance) => void | Promise<void>;
+}
+
+/** Builds the Fastify app for one function, or for several (the local all-in-one server). */
+export async function buildApp(
+  functions: FunctionDefinition[],
+  ctx: AppContext,
+  options: BuildAppOptions = {},
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: ctx.log as FastifyBaseLogger,
+    // One line per request is written in onResponse below, with the route template and duration.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Long ids reach validation and get a 422 naming the field, rather than a bare router 404.
+    routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    keepAliveTimeout: 75_000,
+    frameworkErrors: (error, request, reply) => {
+      const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+      sendProblem(
+        reply,
+        problem(status, error.message || 'Malformed request.', { instance: instanceOf(request) }),
+      );
+    },
+  });
+  app.decorate('ctx', ctx);
+  gauge<'function' | 'state'>('db_pool_connections', 'Database pool connections by state.', (g) => {
+    const pool = ctx.database?.pool;
+    g.set({ function: ctx.functionName, state: 'total' }, pool?.totalCount ?? 0);
+    g.set({ function: ctx.functionName, state: 'idle' }, pool?.idleCount ?? 0);
+    g.set({ function: ctx.functionName, state: 'waiting' }, pool?.waitingCount ?? 0);
+  });
+
+  // JSON only, unless a function opts into more (auth adds form-urlencoded); anything else is a 415.
+  app.removeContentTypeParser('text/plain');
+
+  app.register(cors, {
+    origin: ctx.config.corsOrigins.includes('*') ? true : ctx.config.corsOrigins,
+    credentials: !ctx.config.corsOrigins.includes('*'),
+    exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate', 'location'],
+    maxAge: 600,
+  });
+
+  const matcher = routeMatcher();
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    matcher.add(route.url, methods);
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    applySecurityHeaders(reply);
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const status = reply.statusCode;
+    const seconds = reply.elapsedTime / 1000;
+    const labels = { function: ctx.functionName, method: request.method, route, status };
+    requestsTotal.inc(labels);
+    requestDuration.observe(labels, seconds);
+    const level = status >= 500 ? 'error' : 'info';
+    request.log[level](
+      {
+        method: request.method,
+        path: instanceOf(request),
+        route,
+        status,
+        duration_ms: Math.round(reply.elapsedTime * 100) / 100,
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    const allowed = matcher.allowed(instanceOf(request));
+    if (allowed.length > 0) {
+      return sendProblem(
+        reply,
+        problem(405, `${request.method} is not allowed here; use ${allowed.join(', ')}.`, {
+          instance: instanceOf(request),
+        }),
+        { allow: allowed.join(', ') },
+      );
+    }
+    return sendProblem(
+      reply,
+      problem(404, `No route matches ${request.method} ${instanceOf(request)}.`, {
+        instance: instanceOf(request),
+      }),
+    );
+  });
+
+  if (options.describe) await options.describe(app);
+
+  for (const fn of functions) {
+    await fn.setup?.(app, ctx);
+    for (const spec of fn.routes) {
+      app.route({
+        method: spec.method,
+        url: spec.url,
+        config: { spec, function: fn.name },
+        handler: async (request, reply) => {
+          const user = spec.auth ? await spec.auth(ctx, request) : undefined;
+          const { params, query, body } = validateRequest(spec, request);
+          const result = await spec.handler({ body, query, params, user, ctx, request, reply });
+          if (reply.sent) return reply;
+          if (reply.statusCode === 200 && spec.status) reply.code(spec.status);
+          if (result === undefined) return reply.send();
+          return reply.type('application/json; charset=utf-8').send(JSON.stringify(result));
+        },
+      });
+    }
+  }
+  return app;
+}

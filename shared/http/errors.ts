@@ -1,0 +1,76 @@
+/**
+ * Typed HTTP errors. Anything thrown that is not one of these becomes a 500 whose body says nothing about
+ * internals; the log keeps the real error with the request id.
+ */
+
+export interface FieldError {
+  path: string;
+  message: string;
+}
+
+export interface ProblemOptions {
+  detail?: string;
+  errors?: FieldError[];
+  headers?: Record<string, string>;
+  type?: string;
+}
+
+export class HttpError extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly detail: string;
+  readonly errors: FieldError[] | undefined;
+  readonly headers: Record<string, string>;
+  readonly type: string;
+
+  constructor(status: number, title: string, options: ProblemOptions = {}) {
+    super(options.detail ?? title);
+    this.name = 'HttpError';
+    this.status = status;
+    this.title = title;
+    this.detail = options.detail ?? title;
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+    this.type = options.type ?? 'about:blank';
+  }
+}
+
+export const badRequest = (detail: string, errors?: FieldError[]) =>
+  new HttpError(400, 'Bad Request', { detail, errors });
+
+export const unauthorized = (detail: string, invalidToken = false) =>
+  new HttpError(401, 'Unauthorized', {
+    detail,
+    headers: {
+      'www-authenticate': invalidToken
+        ? `Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"`
+        : 'Bearer',
+    },
+  });
+
+export const forbidden = (detail = 'You do not have the privileges this operation needs.') =>
+  new HttpError(403, 'Forbidden', { detail });
+
+export const notFound = (detail = 'The requested resource was not found.') =>
+  new HttpError(404, 'Not Found', { detail });
+
+export const conflict = (detail: string, errors?: FieldError[]) =>
+  new HttpError(409, 'Conflict', { detail, errors });
+
+export const unprocessable = (detail: string, errors?: FieldError[]) =>
+  new HttpError(422, 'Unprocessable Content', { detail, errors });
+
+export const tooManyRequests = (retryAfterSeconds: number, detail = 'Too many requests; try again later.') =>
+  new HttpError(429, 'Too Many Requests', {
+    detail,
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
+  });
+
+export const serviceUnavailable = (
+  detail = 'The service is temporarily unavailable.',
+  retryAfterSeconds = 2,
+) =>
+  new HttpError(503, 'Service Unavailable', {
+    detail,
+    headers: { 'retry-after': String(retryAfterSeconds) },
+  });

@@ -1,0 +1,34 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { loadConfig } from '../config.ts';
+import { createLogger } from '../telemetry/logger.ts';
+import { buildApp, type FunctionDefinition } from './app.ts';
+import { createContext } from './context.ts';
+
+export type LambdaHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/**
+ * The same app behind API Gateway (HTTP API, payload v2) through @fastify/aws-lambda. Built on the first
+ * invocation and kept for the life of the execution environment; nothing is loaded when the bundle runs as a
+ * server instead.
+ */
+export function lambdaHandler(definition: FunctionDefinition): LambdaHandler {
+  let proxy: Promise<LambdaHandler> | undefined;
+  const build = async (): Promise<LambdaHandler> => {
+    const { default: awsLambdaFastify } = await import('@fastify/aws-lambda');
+    const config = loadConfig();
+    const log = createLogger(definition.name, config.logLevel);
+    const app = await buildApp([definition], createContext(definition.name, config, log));
+    await app.ready();
+    return awsLambdaFastify(app, { decorateRequest: false }) as unknown as LambdaHandler;
+  };
+  return async (event, context) => {
+    proxy ??= build().catch((error: unknown) => {
+      proxy = undefined;
+      throw error;
+    });
+    return (await proxy)(event, context);
+  };
+}
