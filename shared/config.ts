@@ -27,6 +27,8 @@ export interface Config {
     secretKey: string;
     secretKeyGenerated: boolean;
     jwtPrivateKey: string | undefined;
+    /** Verify-only functions get the public half (PEM) instead of the private key. */
+    jwtPublicKey: string | undefined;
     issuer: string;
     audience: string;
     accessTokenExpireMinutes: number;
@@ -94,6 +96,9 @@ const envSchema = v.object({
   SECRET_KEY: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
   JWT_PRIVATE_KEY: v.optional(
     v.pipe(v.string(), v.includes('PRIVATE KEY', 'must be a PEM private key (Ed25519 or RSA)')),
+  ),
+  JWT_PUBLIC_KEY: v.optional(
+    v.pipe(v.string(), v.includes('PUBLIC KEY', 'must be a PEM public key (Ed25519 or RSA)')),
   ),
   JWT_ISSUER: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set'),
   JWT_AUDIENCE: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set-api'),
@@ -217,6 +222,7 @@ export function loadConfig(env: Env = process.env): Config {
       secretKey,
       secretKeyGenerated,
       jwtPrivateKey: e.JWT_PRIVATE_KEY?.replace(/\\n/g, '\n'),
+      jwtPublicKey: e.JWT_PUBLIC_KEY?.replace(/\\n/g, '\n'),
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       accessTokenExpireMinutes: e.ACCESS_TOKEN_EXPIRE_MINUTES,

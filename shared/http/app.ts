@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import Fastify, {
-  LogController,
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
 } from 'fastify';
 import { isDatabaseUnavailable } from '../db/index.ts';
 import { counter, gauge, histogram } from '../telemetry/metrics.ts';

@@ -51,14 +51,20 @@ let server: TestServer;
 const thing = '/api/probe/things/6f1c2b8e-3d4a-4c5b-9e6f-7a8b9c0d1e2f';
 
 beforeAll(async () => {
-  server = await startTestServer([probe], { BACKEND_CORS_ORIGINS: 'http://app.example.com,http://localhost:5173' });
+  server = await startTestServer([probe], {
+    BACKEND_CORS_ORIGINS: 'http://app.example.com,http://localhost:5173',
+  });
 });
 afterAll(() => server.stop());
 
 async function problemOf(response: Response) {
   expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   const body = (await response.json()) as Record<string, unknown>;
-  expect(body).toMatchObject({ type: expect.any(String), title: expect.any(String), status: response.status });
+  expect(body).toMatchObject({
+    type: expect.any(String),
+    title: expect.any(String),
+    status: response.status,
+  });
   expect(typeof body.detail).toBe('string');
   return body;
 }
@@ -107,7 +113,11 @@ describe('errors are problem+json', () => {
 
   it('415 for an unsupported content type', async () => {
     for (const type of ['text/plain', 'application/xml', 'multipart/form-data; boundary=x']) {
-      const response = await server.api(thing, { method: 'POST', headers: { 'content-type': type }, body: 'title=a' });
+      const response = await server.api(thing, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body: 'title=a',
+      });
       expect(response.status).toBe(415);
       await problemOf(response);
     }
@@ -122,11 +132,16 @@ describe('errors are problem+json', () => {
   });
 
   it('422 naming every invalid field: path, query and body together', async () => {
-    const response = await server.api('/api/probe/things/not-a-uuid?limit=abc', json({ title: '', extra: 1 }));
+    const response = await server.api(
+      '/api/probe/things/not-a-uuid?limit=abc',
+      json({ title: '', extra: 1 }),
+    );
     expect(response.status).toBe(422);
     const body = await problemOf(response);
     const paths = (body.errors as { path: string; message: string }[]).map((e) => e.path);
-    expect(paths).toEqual(expect.arrayContaining(['path.thing_id', 'query.limit', 'body.title', 'body.extra']));
+    expect(paths).toEqual(
+      expect.arrayContaining(['path.thing_id', 'query.limit', 'body.title', 'body.extra']),
+    );
   });
 
   it('422 for an over-long path parameter rather than a router error', async () => {
@@ -171,7 +186,11 @@ describe('headers', () => {
     const preflight = (origin: string) =>
       server.api(thing, {
         method: 'OPTIONS',
-        headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+        headers: {
+          origin,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type',
+        },
       });
     const allowed = await preflight('http://localhost:5173');
     expect(allowed.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');

@@ -41,7 +41,9 @@ describe('health bundle', () => {
     const metrics = await fetch(`${bundle.url}/api/metrics`);
     expect(metrics.headers.get('content-type')).toContain('text/plain');
     const text = await metrics.text();
-    expect(text).toContain('http_requests_total{function="health",method="GET",route="/api/health",status="200"} 1');
+    expect(text).toContain(
+      'http_requests_total{function="health",method="GET",route="/api/health",status="200"} 1',
+    );
     expect(text).toContain('process_resident_memory_bytes');
   });
 

@@ -10,7 +10,9 @@ import { createLogger } from '../../shared/telemetry/logger.ts';
 export const TEST_SECRET_KEY = 'test-secret-key-that-is-long-enough-0123456789';
 
 /** The environment every in-process test app starts from: the run's database, a fixed key, cheap bcrypt. */
-export function testEnv(overrides: Record<string, string | undefined> = {}): Record<string, string | undefined> {
+export function testEnv(
+  overrides: Record<string, string | undefined> = {},
+): Record<string, string | undefined> {
   return {
     DATABASE_URL: inject('databaseUrl'),
     SECRET_KEY: TEST_SECRET_KEY,

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { buildAll } from '../../esbuild.config.mjs';
+import { startEmbeddedPostgres } from '../../local/embedded-postgres.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { createDatabase } from '../../shared/db/index.ts';
 import { migrateToLatest } from '../../shared/db/migrate.ts';
-import { startEmbeddedPostgres } from '../../local/embedded-postgres.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -1,0 +1,112 @@
+import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
+import { calculateJwkThumbprint, errors, exportJWK, type JWK, jwtVerify, SignJWT } from 'jose';
+import type { Config } from '../config.ts';
+
+/**
+ * Access tokens. HS256 with SECRET_KEY by default; with JWT_PRIVATE_KEY (Ed25519 or RSA) tokens are signed
+ * with it and its public half is published as a JWKS, so other functions (JWT_PUBLIC_KEY) and Istio verify
+ * without any secret. Verification pins the algorithm, the issuer and the audience.
+ */
+
+type Algorithm = 'HS256' | 'EdDSA' | 'RS256';
+
+interface TokenKeys {
+  alg: Algorithm;
+  signKey: KeyObject | Uint8Array | undefined;
+  verifyKey: KeyObject | Uint8Array;
+  kid: string | undefined;
+  publicJwk: JWK | undefined;
+}
+
+export interface AccessTokenClaims {
+  sub: string;
+  jti: string;
+  iat: number;
+  exp: number;
+}
+
+export class TokenError extends Error {
+  constructor(readonly reason: 'expired' | 'invalid') {
+    super(reason === 'expired' ? 'The token has expired.' : 'The token is invalid.');
+    this.name = 'TokenError';
+  }
+}
+
+function algorithmOf(key: KeyObject): Algorithm {
+  if (key.asymmetricKeyType === 'ed25519') return 'EdDSA';
+  if (key.asymmetricKeyType === 'rsa') return 'RS256';
+  throw new Error(`JWT keys must be Ed25519 or RSA, not ${key.asymmetricKeyType}`);
+}
+
+const keyCache = new WeakMap<Config, Promise<TokenKeys>>();
+
+async function makeKeys(config: Config): Promise<TokenKeys> {
+  const { jwtPrivateKey, jwtPublicKey, secretKey } = config.auth;
+  if (jwtPrivateKey || jwtPublicKey) {
+    const privateKey = jwtPrivateKey ? createPrivateKey(jwtPrivateKey) : undefined;
+    const publicKey = privateKey ? createPublicKey(privateKey) : createPublicKey(jwtPublicKey as string);
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    const alg = algorithmOf(publicKey);
+    return {
+      alg,
+      signKey: privateKey,
+      verifyKey: publicKey,
+      kid,
+      publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
+    };
+  }
+  const secret = new TextEncoder().encode(secretKey);
+  return { alg: 'HS256', signKey: secret, verifyKey: secret, kid: undefined, publicJwk: undefined };
+}
+
+function keysFor(config: Config): Promise<TokenKeys> {
+  let keys = keyCache.get(config);
+  if (!keys) {
+    keys = makeKeys(config);
+    keyCache.set(config, keys);
+  }
+  return keys;
+}
+
+export async function issueAccessToken(
+  config: Config,
+  userId: string,
+): Promise<{ token: string; expiresIn: number }> {
+  const keys = await keysFor(config);
+  if (!keys.signKey)
+    throw new Error('this function has only a public key (JWT_PUBLIC_KEY); it cannot sign tokens');
+  const expiresIn = config.auth.accessTokenExpireMinutes * 60;
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: keys.alg, typ: 'JWT', ...(keys.kid && { kid: keys.kid }) })
+    .setSubject(userId)
+    .setIssuer(config.auth.issuer)
+    .setAudience(config.auth.audience)
+    .setIssuedAt()
+    .setExpirationTime(`${expiresIn}s`)
+    .setJti(randomUUID())
+    .sign(keys.signKey);
+  return { token, expiresIn };
+}
+
+export async function verifyAccessToken(config: Config, token: string): Promise<AccessTokenClaims> {
+  const keys = await keysFor(config);
+  try {
+    const { payload } = await jwtVerify(token, keys.verifyKey, {
+      algorithms: [keys.alg],
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      requiredClaims: ['sub', 'exp', 'iat', 'jti'],
+    });
+    return payload as unknown as AccessTokenClaims;
+  } catch (error) {
+    if (error instanceof errors.JWTExpired) throw new TokenError('expired');
+    throw new TokenError('invalid');
+  }
+}
+
+/** The public keys for /api/auth/jwks.json: empty when only the shared HS256 secret is configured. */
+export async function publicJwks(config: Config): Promise<{ keys: JWK[] }> {
+  const keys = await keysFor(config);
+  return { keys: keys.publicJwk ? [keys.publicJwk] : [] };
+}
