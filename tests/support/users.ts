@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import { hashPassword } from '../../shared/auth/passwords.ts';
+import { issueAccessToken } from '../../shared/auth/tokens.ts';
+import type { Config } from '../../shared/config.ts';
+import { createDatabase, type Db } from '../../shared/db/index.ts';
+import type { UserRow } from '../../shared/db/schema.ts';
+
+export interface TestUser {
+  user: Omit<UserRow, 'hashed_password'>;
+  password: string;
+  token: string;
+  /** `{ authorization: 'Bearer …' }` for fetch. */
+  auth: Record<string, string>;
+}
+
+/** Writes a user straight into the run's database (bcrypt cost 4) and issues it a real token. */
+export async function createTestUser(
+  db: Db,
+  config: Config,
+  options: {
+    superuser?: boolean;
+    active?: boolean;
+    email?: string;
+    password?: string;
+    fullName?: string;
+  } = {},
+): Promise<TestUser> {
+  const password = options.password ?? `pw-${randomUUID()}`;
+  const email = (options.email ?? `user-${randomUUID()}@example.com`).toLowerCase();
+  const row = await db
+    .insertInto('user')
+    .values({
+      email,
+      hashed_password: await hashPassword(password, 4),
+      full_name: options.fullName ?? 'Test User',
+      is_superuser: options.superuser ?? false,
+      is_active: options.active ?? true,
+    })
+    .returning(['id', 'email', 'full_name', 'is_active', 'is_superuser', 'created_at', 'updated_at'])
+    .executeTakeFirstOrThrow();
+  const { token } = await issueAccessToken(config, row.id);
+  return { user: row, password, token, auth: { authorization: `Bearer ${token}` } };
+}
+
+/** A database handle on the run's database for a test file; close it in afterAll. */
+export function testDatabase(config: Config) {
+  return createDatabase(config);
+}
