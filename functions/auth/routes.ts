@@ -7,22 +7,25 @@ import { logIn } from './login.ts';
 
 // v.object, not strictObject: RFC 6749 asks a token endpoint to ignore parameters it does not know
 // (client_id, client_secret, ... as Swagger UI sends them).
-const TokenRequest = v.object({
-  username: v.pipe(
-    v.string('is required'),
-    v.trim(),
-    v.nonEmpty('is required'),
-    v.maxLength(320, 'must be at most 320 characters'),
-    v.toLowerCase(),
-  ),
-  password: v.pipe(
-    v.string('is required'),
-    v.nonEmpty('is required'),
-    v.maxLength(1024, 'must be at most 1024 characters'),
-  ),
-  grant_type: v.optional(v.literal('password', 'must be "password"')),
-  scope: v.optional(v.string('must be a string')),
-});
+const TokenRequest = v.object(
+  {
+    username: v.pipe(
+      v.string('must be a string'),
+      v.trim(),
+      v.nonEmpty('is required'),
+      v.maxLength(320, 'must be at most 320 characters'),
+      v.toLowerCase(),
+    ),
+    password: v.pipe(
+      v.string('must be a string'),
+      v.nonEmpty('is required'),
+      v.maxLength(1024, 'must be at most 1024 characters'),
+    ),
+    grant_type: v.optional(v.literal('password', 'must be "password"')),
+    scope: v.optional(v.string('must be a string')),
+  },
+  (issue) => (v.getDotPath(issue) === null ? 'must be form fields or a JSON object' : 'is required'),
+);
 
 const TokenResponse = v.object({
   access_token: v.string(),

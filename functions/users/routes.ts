@@ -2,8 +2,8 @@ import { canAccess, requireSuperuser, requireUser } from '../../shared/auth/curr
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { forbidden } from '../../shared/http/errors.ts';
 import { PaginationQuery, pageOf, pageSchema } from '../../shared/http/pagination.ts';
-import { uuidParams } from '../../shared/http/params.ts';
 import { defineRoute } from '../../shared/http/route.ts';
+import { uuidParams } from '../../shared/http/schemas.ts';
 import { listUsers } from './repository.ts';
 import { SignUp, toUserDto, UpdateMe, UpdateUser, UserPublic } from './schemas.ts';
 import { administerUser, readUser, removeUser, signUp, updateMe } from './service.ts';

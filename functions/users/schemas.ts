@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import type { CurrentUser } from '../../shared/auth/current-user.ts';
 import { MIN_PASSWORD_CHARACTERS, passwordFitsBcrypt } from '../../shared/auth/passwords.ts';
-import { Timestamp, Uuid } from '../../shared/http/params.ts';
+import { strictBody, Timestamp, Uuid } from '../../shared/http/schemas.ts';
 
 /** Bodies are strict objects: an unknown field (is_superuser in a sign-up) is a 422, never ignored. */
 
@@ -28,20 +28,20 @@ const FullName = v.nullable(
   v.pipe(v.string('must be a string'), v.maxLength(255, 'must be at most 255 characters')),
 );
 
-export const SignUp = v.strictObject({
+export const SignUp = strictBody({
   email: Email,
   password: Password,
   full_name: v.optional(FullName),
 });
 
-export const UpdateMe = v.strictObject({
+export const UpdateMe = strictBody({
   full_name: v.optional(FullName),
   email: v.optional(Email),
   password: v.optional(Password),
   current_password: v.optional(v.pipe(v.string('must be a string'), v.maxLength(1024))),
 });
 
-export const UpdateUser = v.strictObject({
+export const UpdateUser = strictBody({
   full_name: v.optional(FullName),
   email: v.optional(Email),
   is_active: v.optional(v.boolean('must be true or false')),
