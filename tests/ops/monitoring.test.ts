@@ -24,27 +24,37 @@ const load = (file: string) => parse(readFileSync(`${dir}/${file}`, 'utf8'));
 const rules: { groups: { name: string; rules: Rule[] }[] } = load('rules.yaml');
 const alerts = rules.groups.flatMap((g) => g.rules).filter((r) => r.alert);
 
+/**
+ * CI (CI=true; .ci/run installs Debian's prometheus package) must run these: there a missing promtool fails.
+ * On a laptop without it they are reported as skipped, with the reason in their name.
+ */
+const havePromtool = existsSync(PROMTOOL);
+const promtoolSkipped = !havePromtool && process.env.CI !== 'true';
+const promtoolReason = `promtool not found at ${PROMTOOL}: apt-get install prometheus (.ci/run does)`;
+
 function promtool(...args: string[]) {
-  // Fail, never skip: without promtool the alert rules would go untested.
-  if (!existsSync(PROMTOOL))
-    throw new Error(
-      `promtool not found at ${PROMTOOL}: install Debian's prometheus package (apt-get install prometheus; .ci/run does)`,
-    );
+  if (!havePromtool) throw new Error(promtoolReason);
   return spawnSync(PROMTOOL, args, { encoding: 'utf8' });
 }
 
 describe('alert rules (knative/monitoring/rules.yaml)', () => {
-  it('pass promtool check rules', () => {
-    const result = promtool('check', 'rules', `${dir}/rules.yaml`);
-    expect(result.stdout + result.stderr).toContain(`SUCCESS: ${alerts.length} rules found`);
-    expect(result.status).toBe(0);
-  });
+  it.skipIf(promtoolSkipped)(
+    `pass promtool check rules${promtoolSkipped ? ` (skipped: ${promtoolReason})` : ''}`,
+    () => {
+      const result = promtool('check', 'rules', `${dir}/rules.yaml`);
+      expect(result.stdout + result.stderr).toContain(`SUCCESS: ${alerts.length} rules found`);
+      expect(result.status).toBe(0);
+    },
+  );
 
-  it('pass their unit tests (promtool test rules)', () => {
-    const result = promtool('test', 'rules', `${dir}/rules.test.yaml`);
-    expect(result.stdout + result.stderr).toContain('SUCCESS');
-    expect(result.status, result.stdout + result.stderr).toBe(0);
-  });
+  it.skipIf(promtoolSkipped)(
+    `pass their unit tests (promtool test rules)${promtoolSkipped ? ` (skipped: ${promtoolReason})` : ''}`,
+    () => {
+      const result = promtool('test', 'rules', `${dir}/rules.test.yaml`);
+      expect(result.stdout + result.stderr).toContain('SUCCESS');
+      expect(result.status, result.stdout + result.stderr).toBe(0);
+    },
+  );
 
   it('cover the conditions the functions must be alerted on', () => {
     const uses = (alert: string, metric: string) =>

@@ -2,8 +2,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 
-/** The shared JSON Schemas (GitHub workflows, Kubernetes CRDs), reachable from every checkout as ../shared. */
-export const SCHEMAS_DIR = resolve('../shared/schemas');
+/**
+ * The JSON Schemas the manifests and workflows are validated against (GitHub workflows, Skaffold, and the
+ * strict variants of the Knative, Istio, CloudNativePG and Prometheus CRDs). Copied from the team's shared
+ * reference folder (tests/schemas/SOURCES.json says where each came from) so that a fresh clone tests offline
+ * on its own; tests/ops/schemas.test.ts checks the copies against ../shared/schemas when that folder exists.
+ */
+export const SCHEMAS_DIR = resolve(process.env.SCHEMAS_DIR ?? 'tests/schemas');
 
 const validators = new Map<string, ValidateFunction>();
 
