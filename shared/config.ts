@@ -14,11 +14,15 @@ export type Environment = 'development' | 'staging' | 'production';
 export interface Config {
   environment: Environment;
   port: number;
+  /** Requests served at once by one process; past it, 503 at once (0 = no limit). */
+  maxInFlightRequests: number;
   logLevel: string;
   dataDir: string;
   database: {
     url: string | undefined;
     poolMax: number;
+    /** Requests that may wait for a pooled connection; past it, 503 at once rather than a growing queue. */
+    poolQueueMax: number;
     connectTimeoutMs: number;
     statementTimeoutMs: number;
   };
@@ -84,10 +88,12 @@ const urlVar = (protocols: string[]) =>
 const envSchema = v.object({
   ENVIRONMENT: v.optional(v.picklist(['development', 'staging', 'production']), 'development'),
   PORT: v.optional(intVar(1, 65535), '8080'),
+  MAX_IN_FLIGHT_REQUESTS: v.optional(intVar(0, 100_000), '256'),
   LOG_LEVEL: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
   DATA_DIR: v.optional(v.string(), '.data'),
   DATABASE_URL: v.optional(urlVar(['postgres:', 'postgresql:'])),
   DB_POOL_MAX: v.optional(intVar(1, 100), '5'),
+  DB_POOL_QUEUE_MAX: v.optional(intVar(0, 10_000), '50'),
   DB_CONNECT_TIMEOUT_MS: v.optional(intVar(100, 60_000), '3000'),
   DB_STATEMENT_TIMEOUT_MS: v.optional(intVar(100, 600_000), '10000'),
   UPSTASH_REDIS_REST_URL: v.optional(urlVar(['http:', 'https:'])),
@@ -239,11 +245,13 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     environment,
     port: e.PORT,
+    maxInFlightRequests: e.MAX_IN_FLIGHT_REQUESTS,
     logLevel: e.LOG_LEVEL,
     dataDir: e.DATA_DIR,
     database: {
       url: e.DATABASE_URL,
       poolMax: e.DB_POOL_MAX,
+      poolQueueMax: e.DB_POOL_QUEUE_MAX,
       connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
       statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
     },

@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Database } from './schema.ts';
@@ -29,7 +29,11 @@ export function createDatabase(config: Config, onPoolError?: (error: Error) => v
   });
   // An idle client losing its server (failover, restart) emits here; without a listener the process would die.
   pool.on('error', (error) => onPoolError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({
+      pool: boundedQueue(pool, config.database.poolMax, config.database.poolQueueMax),
+    }),
+  });
   let closed = false;
   return {
     db,
@@ -39,6 +43,32 @@ export function createDatabase(config: Config, onPoolError?: (error: Error) => v
       closed = true;
       await db.destroy();
     },
+  };
+}
+
+/** Thrown instead of queueing when every connection is busy and the wait queue is full; clients get a 503. */
+export class DatabaseBusyError extends Error {
+  readonly code = 'DB_POOL_QUEUE_FULL';
+  constructor(waiting: number) {
+    super(`every database connection is busy and ${waiting} requests already wait for one`);
+    this.name = 'DatabaseBusyError';
+  }
+}
+
+/**
+ * pg.Pool queues without limit: under overload every request waits its full connect timeout and latency grows
+ * for everyone. Past `queueMax` waiters a request is refused at once, so the excess gets a quick 503 and
+ * those already queued still finish in time.
+ */
+function boundedQueue(pool: pg.Pool, poolMax: number, queueMax: number): PostgresPool {
+  return {
+    connect() {
+      const saturated = pool.totalCount >= poolMax && pool.idleCount === 0;
+      if (saturated && pool.waitingCount >= queueMax)
+        return Promise.reject(new DatabaseBusyError(pool.waitingCount));
+      return pool.connect();
+    },
+    end: () => pool.end(),
   };
 }
 

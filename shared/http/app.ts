@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import cors from '@fastify/cors';
 import Fastify, {
   type FastifyBaseLogger,
@@ -8,10 +10,10 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
-import { isDatabaseUnavailable } from '../db/index.ts';
+import { DatabaseBusyError, isDatabaseUnavailable } from '../db/index.ts';
 import { counter, gauge, histogram } from '../telemetry/metrics.ts';
 import type { AppContext } from './context.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, serviceUnavailable } from './errors.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
 import { type AnyRoute, validateRequest } from './route.ts';
 import { applySecurityHeaders } from './security-headers.ts';
@@ -39,11 +41,18 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+const BUSY_DETAIL = 'The server is busy; retry shortly.';
+/** Liveness must answer even when the process sheds load: a restart would only make an overload worse. */
+const NEVER_SHED = new Set(['/api/health/live']);
 const REQUEST_ID = /^[\w\-.:@]{1,128}$/;
 
 const requestsTotal = counter<'function' | 'method' | 'route' | 'status'>(
   'http_requests_total',
   'HTTP requests answered, by function, method, route template and status.',
+);
+const requestsShed = counter<'function' | 'reason'>(
+  'http_requests_shed_total',
+  'Requests refused with a 503 because the process or its database pool was saturated.',
 );
 const requestDuration = histogram<'function' | 'method' | 'route' | 'status'>(
   'http_request_duration_seconds',
@@ -74,6 +83,11 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
       error.headers,
     );
   }
+  if (error instanceof DatabaseBusyError) {
+    requestsShed.inc({ function: request.server.ctx.functionName, reason: 'db_queue' });
+    request.log.warn({ err: error }, 'shed: database pool queue full');
+    return sendProblem(reply, problem(503, BUSY_DETAIL, { instance }), { 'retry-after': '1' });
+  }
   if (isDatabaseUnavailable(error)) {
     request.log.error({ err: error }, 'database unavailable');
     return sendProblem(
@@ -99,6 +113,29 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
       instance,
     }),
   );
+}
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large.'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.'],
+};
+
+/**
+ * Requests Node's HTTP parser rejects (headers over its limit, a garbled request line) never reach Fastify's
+ * handlers; Fastify's default answer is plain JSON. They get problem+json like every other error.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is malformed.'];
+  const body = JSON.stringify(problem(status, detail));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${randomUUID()}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }
 
 /** Path patterns of every route, so an unknown method on a known path answers 405 rather than 404. */
@@ -144,6 +181,7 @@ export async function buildApp(
     // Long ids reach validation and get a 422 naming the field, rather than a bare router 404.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
     return503OnClosing: true,
+    clientErrorHandler: answerClientError,
     forceCloseConnections: 'idle',
     keepAliveTimeout: 75_000,
     frameworkErrors: (error, request, reply) => {
@@ -177,6 +215,24 @@ export async function buildApp(
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     matcher.add(route.url, methods);
   });
+
+  // A bounded number of requests at once: past it a quick 503 beats a queue whose latency grows unbounded.
+  const maxInFlight = ctx.config.maxInFlightRequests;
+  let inFlight = 0;
+  if (maxInFlight > 0) {
+    app.addHook('onRequest', async (request, reply) => {
+      if (NEVER_SHED.has(request.routeOptions.url ?? '')) return;
+      if (inFlight >= maxInFlight) {
+        requestsShed.inc({ function: ctx.functionName, reason: 'in_flight' });
+        throw serviceUnavailable(BUSY_DETAIL, 1);
+      }
+      inFlight += 1;
+      // 'close' fires for every response, finished or aborted, so the count cannot leak.
+      reply.raw.once('close', () => {
+        inFlight -= 1;
+      });
+    });
+  }
 
   // Keep-alive sockets would hold close() open until they time out: once closing, every response ends its
   // connection, so in-flight requests finish and the server stops promptly.
