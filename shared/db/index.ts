@@ -88,9 +88,15 @@ const CONNECTION_ERROR_CODES = new Set([
   '08001',
   '08004',
   '53300', // too_many_connections
+  // Reachable but unable to answer in time: statement_timeout, a lock wait, a deadlock or serialization
+  // victim. Transient, so a 503 to retry rather than a 500.
+  '57014', // query_canceled
+  '55P03', // lock_not_available
+  '40P01', // deadlock_detected
+  '40001', // serialization_failure
 ]);
 
-/** True when an error means "the database cannot be reached right now", which clients see as a 503. */
+/** True when an error means "the database cannot serve this right now", which clients see as a 503. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;

@@ -1,0 +1,174 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../shared/config.ts';
+import { TEST_SECRET_KEY } from '../support/app.ts';
+import { type Outcome, percentile, report, send, statusCounts } from '../support/load.ts';
+import { type RunningBundle, startBundle } from '../support/process.ts';
+import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-db.ts';
+import { createTestUser } from '../support/users.ts';
+
+// Overload: more requests than a process should hold at once. Past the in-flight limit and past the pool's
+// wait queue, the excess gets a quick 503 problem+json with Retry-After instead of joining a queue whose
+// latency grows without bound; liveness keeps answering throughout.
+
+const common = { SECRET_KEY: TEST_SECRET_KEY, BCRYPT_COST: '4', LOG_LEVEL: 'warn', DATA_DIR: tmpdir() };
+const burst = (count: number, url: string, init?: RequestInit) =>
+  Promise.all(Array.from({ length: count }, () => send(url, init)));
+const detailOf = (o: Outcome) => (o.body as { detail?: unknown } | undefined)?.detail;
+
+function expectProblem503(outcomes: Outcome[]) {
+  for (const o of outcomes) {
+    expect(o.status, JSON.stringify(o.body ?? o.error)).toBe(503);
+    expect(o.problemJson).toBe(true);
+    expect(o.retryAfter).toMatch(/^\d+$/);
+    expect(typeof detailOf(o)).toBe('string');
+  }
+}
+
+describe('a frozen database (accepts connections, never answers): the in-flight limit', () => {
+  let blackhole: Server;
+  const sockets = new Set<Socket>();
+  let bundle: RunningBundle;
+
+  beforeAll(async () => {
+    blackhole = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const address = blackhole.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    bundle = await startBundle(
+      'health',
+      {
+        ...common,
+        DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/app`,
+        MAX_IN_FLIGHT_REQUESTS: '10',
+        // A queue long enough that the pool guard stays out of the way: this is the in-flight limit's test.
+        DB_POOL_MAX: '2',
+        DB_POOL_QUEUE_MAX: '100',
+      },
+      { cwd: tmpdir() },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await bundle?.stop('SIGKILL');
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => blackhole?.close(resolve));
+  });
+
+  it('sheds the excess at once, answers the rest within the check timeout, and liveness stays fast', async () => {
+    const readiness = burst(60, `${bundle.url}/api/health`);
+    // Give the burst a moment to fill the process before probing liveness beside it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const live = await burst(20, `${bundle.url}/api/health/live`);
+    const outcomes = await readiness;
+
+    expect(live.map((o) => o.status)).toEqual(Array(20).fill(200));
+    // Answered while the accepted readiness checks still hang (they take the check's full 2 s).
+    expect(Math.max(...live.map((o) => o.ms))).toBeLessThan(1_500);
+
+    expectProblem503(outcomes);
+    const shed = outcomes.filter((o) => detailOf(o) === 'The server is busy; retry shortly.');
+    expect(shed.length, JSON.stringify(outcomes.map((o) => [o.status, detailOf(o), Math.round(o.ms)]))).toBe(
+      50,
+    );
+    expect(Math.max(...shed.map((o) => o.ms))).toBeLessThan(1_000);
+    // The ten accepted wait at most for the health check's 2 s bound, never for the whole queue.
+    expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(3_500);
+
+    const metrics = await (await fetch(`${bundle.url}/api/metrics`)).text();
+    expect(metrics).toContain('http_requests_shed_total{function="health",reason="in_flight"} 50');
+
+    report('overload: frozen database, in-flight limit 10 (health bundle)', {
+      requests: outcomes.length + live.length,
+      statuses: statusCounts([...outcomes, ...live]),
+      shed: shed.length,
+      shed_p99_ms: Math.round(
+        percentile(
+          shed.map((o) => o.ms),
+          99,
+        ),
+      ),
+      max_ms: Math.round(Math.max(...outcomes.map((o) => o.ms))),
+      live_max_ms: Math.round(Math.max(...live.map((o) => o.ms))),
+    });
+  }, 30_000);
+});
+
+describe('a locked table: the bounded pool wait queue', () => {
+  let scratch: ScratchDatabase;
+  let bundle: RunningBundle;
+  let token: string;
+
+  beforeAll(async () => {
+    scratch = await createScratchDatabase('overload');
+    const config = loadConfig({ DATABASE_URL: scratch.url, SECRET_KEY: TEST_SECRET_KEY });
+    token = (await createTestUser(scratch.handle.db, config, { superuser: true })).token;
+    bundle = await startBundle(
+      'users',
+      {
+        ...common,
+        DATABASE_URL: scratch.url,
+        MAX_IN_FLIGHT_REQUESTS: '0',
+        DB_POOL_MAX: '2',
+        DB_POOL_QUEUE_MAX: '4',
+        DB_CONNECT_TIMEOUT_MS: '1000',
+        DB_STATEMENT_TIMEOUT_MS: '1000',
+      },
+      { cwd: tmpdir() },
+    );
+  }, 60_000);
+
+  afterAll(async () => {
+    await bundle?.stop('SIGKILL');
+    await scratch?.drop();
+  });
+
+  it('refuses past the queue at once, times out the rest as 503, and serves again once the lock goes', async () => {
+    const url = `${bundle.url}/api/users/?limit=1`;
+    const init = { headers: { authorization: `Bearer ${token}` } };
+    // The user behind the token is cached now, so only the listing itself needs the database below.
+    expect((await send(url, init)).status).toBe(200);
+
+    const locker = new pg.Client({ connectionString: scratch.url });
+    await locker.connect();
+    let outcomes: Outcome[];
+    try {
+      await locker.query('begin');
+      await locker.query('lock table "user" in access exclusive mode');
+      outcomes = await burst(30, url, init);
+    } finally {
+      await locker.query('rollback');
+      await locker.end();
+    }
+
+    expectProblem503(outcomes);
+    const shed = outcomes.filter((o) => detailOf(o) === 'The server is busy; retry shortly.');
+    // 2 hold connections, 4 wait; the other 24 are refused without waiting.
+    expect(shed.length).toBeGreaterThanOrEqual(24);
+    expect(Math.max(...shed.map((o) => o.ms))).toBeLessThan(1_000);
+    // Nobody waits longer than the connect timeout plus one statement timeout.
+    expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(3_500);
+    for (const o of outcomes) expect(JSON.stringify(o.body)).not.toMatch(/statement|cancel|lock|select/i);
+
+    const after = await send(url, init);
+    expect(after.status).toBe(200);
+
+    report('overload: locked table, pool 2 + queue 4 (users bundle)', {
+      requests: outcomes.length,
+      statuses: statusCounts(outcomes),
+      shed_at_once: shed.length,
+      shed_p99_ms: Math.round(
+        percentile(
+          shed.map((o) => o.ms),
+          99,
+        ),
+      ),
+      max_ms: Math.round(Math.max(...outcomes.map((o) => o.ms))),
+    });
+  }, 30_000);
+});
