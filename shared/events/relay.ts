@@ -174,7 +174,8 @@ export class OutboxRelay {
         body: message.body,
         signal: AbortSignal.any([AbortSignal.timeout(SEND_TIMEOUT_MS), this.shutdown.signal]),
       });
-      await response.body?.cancel();
+      // Read (bounded by the same signal) so the connection can be reused.
+      await response.arrayBuffer();
       return response.ok ? undefined : `the sink answered ${response.status}`;
     } catch (error) {
       const cause = (error as { cause?: { code?: string } }).cause?.code;
