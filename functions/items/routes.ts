@@ -21,13 +21,20 @@ const text = (min: number, max: number) =>
 const Title = text(1, 255);
 const Description = v.nullable(text(0, 255));
 
+/** Plainer words than valibot's defaults ("Invalid key: Expected never") for the body as a whole. */
+const bodyMessage = (issue: v.StrictObjectIssue) =>
+  issue.expected === 'never'
+    ? 'is not a known field'
+    : issue.path
+      ? 'is required'
+      : `must be a JSON object, not ${issue.received}`;
+
 // strictObject: an unknown field (owner_id, id, is_superuser...) is a 422, never silently dropped.
-const ItemCreate = v.strictObject({ title: Title, description: v.optional(Description) });
-const ItemUpdate = v.strictObject({
-  title: v.optional(Title),
-  description: v.optional(Description),
-  is_active: v.optional(v.boolean()),
-});
+const ItemCreate = v.strictObject({ title: Title, description: v.optional(Description) }, bodyMessage);
+const ItemUpdate = v.strictObject(
+  { title: v.optional(Title), description: v.optional(Description), is_active: v.optional(v.boolean()) },
+  bodyMessage,
+);
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
 const Item = v.object({

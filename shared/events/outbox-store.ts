@@ -22,29 +22,30 @@ export async function insertEvent(db: Db, event: NewEvent): Promise<string> {
 }
 
 /**
- * Claims up to `limit` due events for `leaseMs`: their next attempt moves past the lease, so no other
- * instance takes them meanwhile, and if this one dies mid-send they become due again when it runs out.
- * SKIP LOCKED lets instances claim side by side without waiting for, or double-taking, each other's rows.
+ * Claims the head of the outbox for `leaseMs`: up to `limit` undelivered events in write order, as far as
+ * they are due. The queue is delivered in order, so an event waiting for its retry holds back the ones
+ * behind it (a sink that is down gets one attempt per backoff, not one per event). The lease moves the next
+ * attempt past the lease, so no other instance takes these meanwhile, and if this one dies mid-send they
+ * become due again when it runs out. SKIP LOCKED lets instances claim side by side without waiting for, or
+ * double-taking, each other's rows.
  */
 export async function claimDueEvents(db: Db, limit: number, leaseMs: number): Promise<OutboxEventRow[]> {
-  const rows = await db
-    .updateTable('outbox_event')
-    .set({ next_attempt_at: sql`now() + ${leaseMs} * interval '1 millisecond'` })
-    .where(
-      'seq',
-      'in',
-      db
-        .selectFrom('outbox_event')
-        .select('seq')
-        .where('delivered_at', 'is', null)
-        .where('next_attempt_at', '<=', sql<Date>`now()`)
-        .orderBy('seq')
-        .limit(limit)
-        .forUpdate()
-        .skipLocked(),
+  const { rows } = await sql<OutboxEventRow>`
+    update outbox_event set next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
+    where seq in (
+      select seq from (
+        select seq, bool_and(next_attempt_at <= now()) over (order by seq) as due_so_far
+        from (
+          select seq, next_attempt_at from outbox_event
+          where delivered_at is null
+          order by seq
+          limit ${limit}
+          for update skip locked
+        ) head
+      ) run
+      where due_so_far
     )
-    .returningAll()
-    .execute();
+    returning *`.execute(db);
   return rows.sort((a, b) => Number(a.seq) - Number(b.seq));
 }
 
@@ -78,18 +79,26 @@ export async function releaseEvents(db: Db, seqs: string[], retryInMs: number): 
     .execute();
 }
 
-/** How many events wait, and in how many milliseconds the next one is due (undefined: none waits). */
+/** How many events wait, and in how many milliseconds the head of the queue is due (undefined: none). */
 export async function pendingEvents(db: Db): Promise<{ count: number; nextDueInMs: number | undefined }> {
-  const row = await db
-    .selectFrom('outbox_event')
-    .select([
-      sql<string>`count(*)`.as('count'),
-      sql<number | null>`extract(epoch from (min(next_attempt_at) - now())) * 1000`.as('next_due_in_ms'),
-    ])
-    .where('delivered_at', 'is', null)
-    .executeTakeFirstOrThrow();
-  const next = row.next_due_in_ms === null ? undefined : Math.max(0, Number(row.next_due_in_ms));
-  return { count: Number(row.count), nextDueInMs: next };
+  const [count, head] = await Promise.all([
+    db
+      .selectFrom('outbox_event')
+      .select(sql<string>`count(*)`.as('count'))
+      .where('delivered_at', 'is', null)
+      .executeTakeFirstOrThrow(),
+    db
+      .selectFrom('outbox_event')
+      .select(sql<number>`extract(epoch from (next_attempt_at - now())) * 1000`.as('due_in_ms'))
+      .where('delivered_at', 'is', null)
+      .orderBy('seq')
+      .limit(1)
+      .executeTakeFirst(),
+  ]);
+  return {
+    count: Number(count.count),
+    nextDueInMs: head === undefined ? undefined : Math.max(0, Number(head.due_in_ms)),
+  };
 }
 
 /** Delivered events are kept a day (to answer "was it sent?"), then dropped so the table stays small. */

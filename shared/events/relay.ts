@@ -146,7 +146,7 @@ export class OutboxRelay {
       deliveryAttempts.inc({ function: this.options.functionName, result: 'failure' });
       const delay = retryDelayMs(event.attempts + 1, this.options.retryBaseMs, this.options.retryMaxMs);
       await markFailed(db, event.seq, delay, failure);
-      // The sink is failing: keep the rest of the batch, in order, for the same retry.
+      // The sink is failing: the rest of the batch waits behind this event, in order.
       await releaseEvents(db, seqsFrom(events, index + 1), delay);
       this.options.log.warn(
         { event_id: event.id, attempts: event.attempts + 1, retry_in_ms: delay, reason: failure },

@@ -205,6 +205,11 @@ describe('item events', () => {
       failuresBefore + 8,
     );
     expect(await undelivered()).toEqual([]);
+    // Delivered in the order they were written, the outage notwithstanding.
+    const written = await database.db.selectFrom('outbox_event').select('id').orderBy('seq').execute();
+    expect(accepted().map((r) => r.headers['ce-id'])).toEqual(
+      written.map((w) => w.id).filter((id) => counts.has(id)),
+    );
   });
 
   it('a hanging sink never slows a request, shutdown stays bounded, and the next instance delivers', async () => {
