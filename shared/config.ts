@@ -42,7 +42,7 @@ export interface Config {
     loginPerAddress: number;
     loginWindowSeconds: number;
   };
-  events: { sink: string | undefined };
+  events: { sink: string | undefined; retryBaseMs: number; retryMaxMs: number };
   otel: { endpoint: string | undefined; serviceName: string | undefined };
 }
 
@@ -121,6 +121,8 @@ const envSchema = v.object({
   LOGIN_RATE_LIMIT_PER_ADDRESS: v.optional(intVar(1, 100_000), '20'),
   LOGIN_RATE_LIMIT_WINDOW_SECONDS: v.optional(intVar(1, 86_400), '900'),
   K_SINK: v.optional(urlVar(['http:', 'https:'])),
+  EVENTS_RETRY_BASE_MS: v.optional(intVar(1, 600_000), '500'),
+  EVENTS_RETRY_MAX_MS: v.optional(intVar(1, 3_600_000), '30000'),
   OTEL_EXPORTER_OTLP_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
   OTEL_SERVICE_NAME: v.optional(v.pipe(v.string(), v.minLength(1))),
@@ -270,7 +272,7 @@ export function loadConfig(env: Env = process.env): Config {
       loginPerAddress: e.LOGIN_RATE_LIMIT_PER_ADDRESS,
       loginWindowSeconds: e.LOGIN_RATE_LIMIT_WINDOW_SECONDS,
     },
-    events: { sink: e.K_SINK },
+    events: { sink: e.K_SINK, retryBaseMs: e.EVENTS_RETRY_BASE_MS, retryMaxMs: e.EVENTS_RETRY_MAX_MS },
     otel: {
       endpoint: e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT,
       serviceName: e.OTEL_SERVICE_NAME,
