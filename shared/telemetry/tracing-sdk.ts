@@ -66,8 +66,9 @@ class LazyOtlpTraceExporter implements SpanExporter {
   ) {}
 
   private load(): Promise<SpanExporter> {
+    // Through `default` (module.exports of this CommonJS package): a code-split chunk exports only that.
     this.exporter ??= import('@opentelemetry/exporter-trace-otlp-grpc').then(
-      ({ OTLPTraceExporter }) => new OTLPTraceExporter({ url: this.url }),
+      ({ default: { OTLPTraceExporter } }) => new OTLPTraceExporter({ url: this.url }),
     );
     return this.exporter;
   }

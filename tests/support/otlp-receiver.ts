@@ -73,9 +73,16 @@ const PROTO = fileURLToPath(new URL('./otlp/trace_service.proto', import.meta.ur
  * of 127.0.0.1: what the function's exporter sends is decoded from protobuf as a collector would.
  */
 export async function startOtlpReceiver(): Promise<OtlpReceiver> {
-  const definition = protoLoader.loadSync(PROTO, { longs: String, enums: String, defaults: true, oneofs: false });
+  const definition = protoLoader.loadSync(PROTO, {
+    longs: String,
+    enums: String,
+    defaults: true,
+    oneofs: false,
+  });
   const loaded = grpc.loadPackageDefinition(definition) as unknown as {
-    opentelemetry: { proto: { collector: { trace: { v1: { TraceService: grpc.ServiceClientConstructor } } } } };
+    opentelemetry: {
+      proto: { collector: { trace: { v1: { TraceService: grpc.ServiceClientConstructor } } } };
+    };
   };
   const service = loaded.opentelemetry.proto.collector.trace.v1.TraceService.service;
   const spans: ReceivedSpan[] = [];

@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definition as health } from '../../functions/health/routes.ts';
+import packageJson from '../../package.json' with { type: 'json' };
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 import { currentTracing, injectTraceHeaders, withSpan } from '../../shared/telemetry/tracing.ts';
-import packageJson from '../../package.json' with { type: 'json' };
 import { startTestServer, type TestServer, testConfig } from '../support/app.ts';
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from '../support/otlp-receiver.ts';
 
@@ -222,7 +222,9 @@ describe('traces over OTLP/gRPC', () => {
 
   it('names an unmatched route by its method only and still traces it', async () => {
     const incoming = traceparent();
-    expect((await server.api('/api/nowhere', { headers: { traceparent: incoming.header } })).status).toBe(404);
+    expect((await server.api('/api/nowhere', { headers: { traceparent: incoming.header } })).status).toBe(
+      404,
+    );
     const [span] = await traceOf(incoming.traceId, 1);
     expect(span).toMatchObject({ name: 'GET', attributes: { 'http.response.status_code': 404 } });
     expect(span?.attributes['http.route']).toBeUndefined();
