@@ -17,9 +17,15 @@ export function createLogger(functionName: string, level: string, destination?: 
       level: (label) => ({ level: label }),
       // Before the serializers run, so an error's own properties and its cause are cleaned too.
       log: (object) => redactSecrets(object),
-      bindings: (bindings) => redactSecrets(bindings),
     },
   };
   // stdout unless told otherwise (tests read the lines they write).
-  return destination ? pino(options, destination) : pino(options);
+  const logger = destination ? pino(options, destination) : pino(options);
+  // pino applies no formatter to a child's bindings, so they are cleaned on the way in. Children inherit this
+  // method through their prototype, so a child's child (Fastify's request loggers) is covered too.
+  const child = logger.child;
+  logger.child = function redactedChild(this: Logger, bindings, childOptions) {
+    return child.call(this, redactSecrets(bindings), childOptions);
+  } as typeof logger.child;
+  return logger;
 }

@@ -52,18 +52,18 @@ interface WireRequest {
   }[];
 }
 
-function valueOf(value: WireValue | undefined): unknown {
+function decodeValue(value: WireValue | undefined): unknown {
   if (!value) return undefined;
   if (value.stringValue !== undefined) return value.stringValue;
   if (value.boolValue !== undefined) return value.boolValue;
   if (value.intValue !== undefined) return Number(value.intValue);
   if (value.doubleValue !== undefined) return value.doubleValue;
-  if (value.arrayValue) return value.arrayValue.values.map(valueOf);
+  if (value.arrayValue) return value.arrayValue.values.map(decodeValue);
   return value.bytesValue?.toString('hex');
 }
 
 function attributesOf(list: WireKeyValue[] = []): Record<string, unknown> {
-  return Object.fromEntries(list.map((kv) => [kv.key, valueOf(kv.value)]));
+  return Object.fromEntries(list.map((kv) => [kv.key, decodeValue(kv.value)]));
 }
 
 const PROTO = fileURLToPath(new URL('./otlp/trace_service.proto', import.meta.url));
