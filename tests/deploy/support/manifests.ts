@@ -1,0 +1,149 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { parseAllDocuments } from 'yaml';
+
+/** A rendered Kubernetes object, loosely typed: the tests read it through the helpers below. */
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  [field: string]: unknown;
+}
+
+export const repoRoot = resolve(import.meta.dirname, '../../..');
+export const schemasDir = resolve(repoRoot, '../shared/schemas');
+
+/** The kustomizations that are deployed: each overlay and its migration Job. */
+export const kustomizations = [
+  'knative/overlays/dev',
+  'knative/overlays/prod',
+  'knative/overlays/dev/migrate',
+  'knative/overlays/prod/migrate',
+] as const;
+
+/** `kubectl kustomize <dir>`, the same renderer `kubectl apply -k` and Skaffold's kustomize use. */
+export function render(dir: string): Manifest[] {
+  const out = execFileSync('kubectl', ['kustomize', resolve(repoRoot, dir)], { encoding: 'utf8' });
+  return parseYamlDocuments(out) as Manifest[];
+}
+
+export function parseYamlDocuments(text: string): unknown[] {
+  return parseAllDocuments(text)
+    .map((doc) => {
+      if (doc.errors.length > 0) throw new Error(doc.errors.map((e) => e.message).join('\n'));
+      return doc.toJS() as unknown;
+    })
+    .filter((doc) => doc !== null && doc !== undefined);
+}
+
+/** Which strict schema (../shared/schemas) validates which kind. */
+export const schemaFiles: Record<string, string> = {
+  'serving.knative.dev/v1 Service': 'knative-serving-service-v1.strict.schema.json',
+  'eventing.knative.dev/v1 Broker': 'knative-broker-v1.strict.schema.json',
+  'eventing.knative.dev/v1 Trigger': 'knative-trigger-v1.strict.schema.json',
+  'sources.knative.dev/v1 SinkBinding': 'knative-sinkbinding-v1.strict.schema.json',
+  'networking.istio.io/v1 Gateway': 'istio-gateway-v1.strict.schema.json',
+  'networking.istio.io/v1 VirtualService': 'istio-virtualservice-v1.strict.schema.json',
+  'networking.istio.io/v1 DestinationRule': 'istio-destinationrule-v1.strict.schema.json',
+  'security.istio.io/v1 RequestAuthentication': 'istio-requestauthentication-v1.strict.schema.json',
+  'security.istio.io/v1 AuthorizationPolicy': 'istio-authorizationpolicy-v1.strict.schema.json',
+  'security.istio.io/v1 PeerAuthentication': 'istio-peerauthentication-v1.strict.schema.json',
+  'postgresql.cnpg.io/v1 Cluster': 'cnpg-cluster-v1.strict.schema.json',
+  'postgresql.cnpg.io/v1 Pooler': 'cnpg-pooler-v1.strict.schema.json',
+  'monitoring.coreos.com/v1 PodMonitor': 'prometheus-podmonitor-v1.strict.schema.json',
+  'monitoring.coreos.com/v1 ServiceMonitor': 'prometheus-servicemonitor-v1.strict.schema.json',
+  'monitoring.coreos.com/v1 PrometheusRule': 'prometheus-rule-v1.strict.schema.json',
+};
+
+/**
+ * Core Kubernetes kinds we deploy and have no CRD schema for: the API server validates them. Anything that is
+ * neither here nor in schemaFiles fails the tests, so a new kind cannot slip in unchecked.
+ */
+export const coreKinds = new Set(['v1 Namespace', 'v1 ConfigMap', 'batch/v1 Job']);
+
+export const kindKey = (m: { apiVersion: string; kind: string }) => `${m.apiVersion} ${m.kind}`;
+
+function newAjv(): Ajv {
+  // The schemas are OpenAPI-flavoured CRD schemas: x-kubernetes-* keywords and int32/int64-style formats.
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  for (const format of ['int32', 'int64', 'byte', 'double', 'float']) ajv.addFormat(format, true);
+  return ajv;
+}
+
+const ajv = newAjv();
+const validators = new Map<string, ValidateFunction>();
+
+export function schemaValidator(file: string): ValidateFunction {
+  let validate = validators.get(file);
+  if (!validate) {
+    const schema = JSON.parse(readFileSync(resolve(schemasDir, file), 'utf8')) as Record<string, unknown>;
+    delete schema.$schema;
+    validate = ajv.compile(schema);
+    validators.set(file, validate);
+  }
+  return validate;
+}
+
+/** Schema errors of one object, as readable lines; empty when valid. */
+export function schemaErrors(file: string, value: unknown): string[] {
+  const validate = schemaValidator(file);
+  if (validate(value)) return [];
+  return (validate.errors ?? []).map(
+    (e) => `${e.instancePath || '/'} ${e.message ?? ''} ${JSON.stringify(e.params)}`,
+  );
+}
+
+export function knativeServices(manifests: Manifest[]): KnativeService[] {
+  return manifests.filter(
+    (m) => kindKey(m) === 'serving.knative.dev/v1 Service',
+  ) as unknown as KnativeService[];
+}
+
+export interface Probe {
+  httpGet?: { path?: string; port?: number | string };
+  tcpSocket?: { port?: number | string };
+  grpc?: { port?: number };
+  exec?: unknown;
+  periodSeconds?: number;
+  timeoutSeconds?: number;
+  failureThreshold?: number;
+  successThreshold?: number;
+  initialDelaySeconds?: number;
+}
+
+export interface Container {
+  name?: string;
+  image: string;
+  ports?: { name?: string; containerPort: number; protocol?: string }[];
+  env?: { name: string; value?: string; valueFrom?: Record<string, unknown> }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  startupProbe?: Probe;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: Record<string, unknown>;
+  [field: string]: unknown;
+}
+
+export interface KnativeService extends Manifest {
+  spec: {
+    template: {
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+      spec: {
+        containers: Container[];
+        containerConcurrency?: number;
+        timeoutSeconds?: number;
+        [field: string]: unknown;
+      };
+    };
+  };
+}
