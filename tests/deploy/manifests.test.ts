@@ -183,12 +183,11 @@ describe('scaling per environment', () => {
 describe('wiring between the manifests and the platform', () => {
   it('references only the Secret keys Terraform creates', async () => {
     const secrets = await parseTerraform(`${terraformDir}/secrets.tf`);
-    const app = (
-      secrets.resource?.kubernetes_secret_v1 as Record<
-        string,
-        { metadata: { name: string }[]; data: object }[]
-      >
-    ).app![0]!;
+    const secretResources = secrets.resource?.kubernetes_secret_v1 as
+      | Record<string, { metadata: { name: string }[]; data: object }[]>
+      | undefined;
+    const app = secretResources?.app?.[0];
+    if (!app) throw new Error('terraform/secrets.tf has no kubernetes_secret_v1.app');
     const keys = Object.keys(app.data);
     const refs = [...prod, ...manifestsOf('knative/overlays/prod/migrate')].flatMap((m) => secretKeyRefs(m));
     expect(refs.length).toBeGreaterThan(0);
