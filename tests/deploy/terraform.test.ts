@@ -21,7 +21,8 @@ async function allBlocks(): Promise<Blocks> {
   const merged: Blocks = {};
   for (const file of terraformFiles()) {
     for (const [kind, entries] of Object.entries(await parseTerraform(file))) {
-      const target = (merged[kind] ??= {});
+      const target = merged[kind] ?? {};
+      merged[kind] = target;
       for (const [key, value] of Object.entries(entries as Record<string, unknown>)) {
         const nested = kind === 'resource' || kind === 'data';
         target[key] = nested ? { ...(target[key] as object), ...(value as object) } : value;
