@@ -122,7 +122,7 @@ const routes: Record<string, { request: () => Invocation; check: (answer: Answer
           is_superuser: false,
         });
         expect(JSON.stringify(json)).not.toMatch(/password/);
-        const rows = await db.query('select email from users where id = $1', [json.id]);
+        const rows = await db.query('select email from "user" where id = $1', [json.id]);
         expect(rows.rows).toEqual([{ email: signUpEmail.toLowerCase() }]);
       },
     },
