@@ -1,8 +1,7 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { schemaErrors } from './support/manifests.ts';
+import { runTool, schemaErrors } from './support/manifests.ts';
 import {
   parseTerraform,
   renderTemplate,
@@ -34,11 +33,8 @@ async function allBlocks(): Promise<Blocks> {
 
 describe('terraform/', () => {
   it('is formatted (terraform fmt -check)', () => {
-    // Throws, with the unformatted files in the message, when terraform fmt would change anything.
-    execFileSync('terraform', ['fmt', '-check', '-recursive', terraformDir], {
-      encoding: 'utf8',
-      stdio: 'pipe',
-    });
+    // Throws, naming the unformatted files, when terraform fmt would change anything.
+    runTool('terraform', ['fmt', '-check', '-recursive', terraformDir]);
   });
 
   it.each(terraformFiles().map((f) => [f.slice(terraformDir.length + 1), f]))(

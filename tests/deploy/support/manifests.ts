@@ -31,8 +31,22 @@ export const kustomizations = [
 
 /** `kubectl kustomize <dir>`, the same renderer `kubectl apply -k` and Skaffold's kustomize use. */
 export function render(dir: string): Manifest[] {
-  const out = execFileSync('kubectl', ['kustomize', resolve(repoRoot, dir)], { encoding: 'utf8' });
-  return parseYamlDocuments(out) as Manifest[];
+  return parseYamlDocuments(runTool('kubectl', ['kustomize', resolve(repoRoot, dir)])) as Manifest[];
+}
+
+/** Runs a CLI the deploy tests need (kubectl, terraform); a missing one fails with what to install. */
+export function runTool(command: string, args: string[]): string {
+  try {
+    return execFileSync(command, args, { encoding: 'utf8', stdio: 'pipe' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(
+        `${command} is not installed: tests/deploy need kubectl (with kustomize v5) and terraform`,
+      );
+    }
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new Error(`${command} ${args.join(' ')} failed:\n${stdout}${stderr}`);
+  }
 }
 
 export function parseYamlDocuments(text: string): unknown[] {
