@@ -34,6 +34,8 @@ const containerEnv = (extra: Record<string, string>) => ({
   ENVIRONMENT: 'production',
   SECRET_KEY: TEST_SECRET_KEY,
   LOG_LEVEL: 'warn',
+  // The container's root filesystem is read-only: a bundle that tried to write its data dir would crash here.
+  DATA_DIR: '/proc/function-set-read-only',
   ...extra,
 });
 
