@@ -2,12 +2,12 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../shared/config.ts';
-import { TEST_SECRET_KEY } from '../support/app.ts';
+import type { DatabaseHandle } from '../../shared/db/index.ts';
+import { TEST_SECRET_KEY, testConfig } from '../support/app.ts';
+import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
 import { type Outcome, percentile, report, send, statusCounts } from '../support/load.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
-import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-db.ts';
-import { createTestUser } from '../support/users.ts';
+import { createTestUser, testDatabase } from '../support/users.ts';
 
 // Overload: more requests than a process should hold at once. Past the in-flight limit and past the pool's
 // wait queue, the excess gets a quick 503 problem+json with Retry-After instead of joining a queue whose
@@ -101,13 +101,16 @@ describe('a frozen database (accepts connections, never answers): the in-flight 
 
 describe('a locked table: the bounded pool wait queue', () => {
   let scratch: ScratchDatabase;
+  let database: DatabaseHandle;
   let bundle: RunningBundle;
   let token: string;
 
   beforeAll(async () => {
-    scratch = await createScratchDatabase('overload');
-    const config = loadConfig({ DATABASE_URL: scratch.url, SECRET_KEY: TEST_SECRET_KEY });
-    token = (await createTestUser(scratch.handle.db, config, { superuser: true })).token;
+    // A database of its own: the table lock below must not stall other test files.
+    scratch = await createScratchDatabase();
+    const config = testConfig({ DATABASE_URL: scratch.url });
+    database = testDatabase(config);
+    token = (await createTestUser(database.db, config, { superuser: true })).token;
     bundle = await startBundle(
       'users',
       {
@@ -125,6 +128,7 @@ describe('a locked table: the bounded pool wait queue', () => {
 
   afterAll(async () => {
     await bundle?.stop('SIGKILL');
+    await database?.close();
     await scratch?.drop();
   });
 
