@@ -228,6 +228,40 @@ export async function buildApp(
   // JSON only, unless a function opts into more (auth adds form-urlencoded); anything else is a 415.
   app.removeContentTypeParser('text/plain');
 
+  const matcher = routeMatcher();
+  /** 405 with Allow for a known path and another method, 404 otherwise. */
+  const answerUnmatched = (request: FastifyRequest, reply: FastifyReply) => {
+    const allowed = matcher.allowed(instanceOf(request));
+    if (allowed.length > 0) {
+      return sendProblem(
+        reply,
+        problem(405, `${request.method} is not allowed here; use ${allowed.join(', ')}.`, {
+          instance: instanceOf(request),
+        }),
+        { allow: allowed.join(', ') },
+      );
+    }
+    return sendProblem(
+      reply,
+      problem(404, `No route matches ${request.method} ${instanceOf(request)}.`, {
+        instance: instanceOf(request),
+      }),
+    );
+  };
+  // An OPTIONS that is no CORS preflight (no Origin or Access-Control-Request-Method) would get
+  // @fastify/cors's bare text/plain 400. It asks which methods a path allows: say so, or 404 as for any
+  // unknown path. Added before the plugin so it runs first.
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'OPTIONS') return;
+    if (request.headers.origin && request.headers['access-control-request-method']) return;
+    const allowed = matcher.allowed(instanceOf(request));
+    if (allowed.length === 0) return answerUnmatched(request, reply);
+    return reply
+      .code(204)
+      .header('allow', [...allowed, 'OPTIONS'].join(', '))
+      .send();
+  });
+
   app.register(cors, {
     origin: ctx.config.corsOrigins.includes('*') ? true : ctx.config.corsOrigins,
     credentials: !ctx.config.corsOrigins.includes('*'),
@@ -235,7 +269,6 @@ export async function buildApp(
     maxAge: 600,
   });
 
-  const matcher = routeMatcher();
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     matcher.add(route.url, methods);
@@ -294,24 +327,7 @@ export async function buildApp(
   });
 
   app.setErrorHandler(handleError);
-  app.setNotFoundHandler((request, reply) => {
-    const allowed = matcher.allowed(instanceOf(request));
-    if (allowed.length > 0) {
-      return sendProblem(
-        reply,
-        problem(405, `${request.method} is not allowed here; use ${allowed.join(', ')}.`, {
-          instance: instanceOf(request),
-        }),
-        { allow: allowed.join(', ') },
-      );
-    }
-    return sendProblem(
-      reply,
-      problem(404, `No route matches ${request.method} ${instanceOf(request)}.`, {
-        instance: instanceOf(request),
-      }),
-    );
-  });
+  app.setNotFoundHandler(answerUnmatched);
 
   if (options.describe) await options.describe(app);
   else {
