@@ -4,7 +4,7 @@ import { cacheKeys } from '../../shared/cache/keys.ts';
 import type { ItemRow } from '../../shared/db/schema.ts';
 import { eventPublisher } from '../../shared/events/index.ts';
 import type { AppContext } from '../../shared/http/context.ts';
-import { conflict, notFound, unprocessable } from '../../shared/http/errors.ts';
+import { conflict, notFound, unauthorized, unprocessable } from '../../shared/http/errors.ts';
 import { type Page, type Pagination, pageOf } from '../../shared/http/pagination.ts';
 import * as repo from './repository.ts';
 
@@ -90,6 +90,15 @@ export interface Created {
   replayed: boolean;
 }
 
+/**
+ * The caller was deleted after their token was checked (another instance's in-process cache may still hold
+ * them for a minute): the item's or the key's foreign key to the user fails. That is the 401 a deleted
+ * user's token gets, not a 500.
+ */
+function ownerGone(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === '23503';
+}
+
 export async function createItem(
   ctx: AppContext,
   user: CurrentUser,
@@ -98,28 +107,39 @@ export async function createItem(
 ): Promise<Created> {
   const events = eventPublisher(ctx);
   const hash = idempotencyKey === undefined ? undefined : requestHash(input);
-  const created = await ctx.db.transaction().execute(async (trx): Promise<Created> => {
-    if (idempotencyKey !== undefined && hash !== undefined) {
-      const ours = await repo.claimIdempotencyKey(trx, user.id, idempotencyKey, hash, IDEMPOTENCY_TTL_HOURS);
-      if (!ours) return replay(await repo.findIdempotencyKey(trx, user.id, idempotencyKey), hash);
-    }
-    const item = toItem(
-      await repo.insertItem(trx, {
-        title: input.title,
-        description: input.description ?? null,
-        owner_id: user.id,
-      }),
-    );
-    await events.record(trx, {
-      type: eventType('created'),
-      source: EVENT_SOURCE,
-      subject: item.id,
-      data: item,
+  const created = await ctx.db
+    .transaction()
+    .execute(async (trx): Promise<Created> => {
+      if (idempotencyKey !== undefined && hash !== undefined) {
+        const ours = await repo.claimIdempotencyKey(
+          trx,
+          user.id,
+          idempotencyKey,
+          hash,
+          IDEMPOTENCY_TTL_HOURS,
+        );
+        if (!ours) return replay(await repo.findIdempotencyKey(trx, user.id, idempotencyKey), hash);
+      }
+      const item = toItem(
+        await repo.insertItem(trx, {
+          title: input.title,
+          description: input.description ?? null,
+          owner_id: user.id,
+        }),
+      );
+      await events.record(trx, {
+        type: eventType('created'),
+        source: EVENT_SOURCE,
+        subject: item.id,
+        data: item,
+      });
+      if (idempotencyKey !== undefined)
+        await repo.saveIdempotentResponse(trx, user.id, idempotencyKey, 201, item);
+      return { item, replayed: false };
+    })
+    .catch((error: unknown) => {
+      throw ownerGone(error) ? unauthorized('The token is invalid: its user no longer exists.', true) : error;
     });
-    if (idempotencyKey !== undefined)
-      await repo.saveIdempotentResponse(trx, user.id, idempotencyKey, 201, item);
-    return { item, replayed: false };
-  });
   if (!created.replayed) events.afterCommit();
   if (idempotencyKey !== undefined) expireOldKeysNowAndThen(ctx);
   return created;

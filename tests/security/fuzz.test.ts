@@ -14,7 +14,7 @@ import { createTestUser, type TestUser, testDatabase } from '../support/users.ts
 // every error a problem+json with a string detail, and the app healthy afterwards.
 // The seed is printed; FC_SEED=<seed> replays a run, FC_RUNS sets its size.
 const RUNS = Number(process.env.FC_RUNS ?? 2_000);
-const SEED = Number(process.env.FC_SEED ?? (Date.now() ^ (Math.random() * 0x7fffffff)));
+const SEED = Number(process.env.FC_SEED ?? Date.now() ^ (Math.random() * 0x7fffffff));
 
 interface Operation {
   method: string;
@@ -170,7 +170,15 @@ const jsonValue = fc.oneof(
   fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 5 }),
 );
 
-const PRIVILEGED_FIELDS = ['id', 'owner_id', 'is_superuser', 'is_active', 'created_at', 'updated_at', 'hashed_password'];
+const PRIVILEGED_FIELDS = [
+  'id',
+  'owner_id',
+  'is_superuser',
+  'is_active',
+  'created_at',
+  'updated_at',
+  'hashed_password',
+];
 
 /** A body built from the operation's own fields (so validation is reached), with wrong and extra ones. */
 const bodyFor = (op: Operation) =>
@@ -236,7 +244,19 @@ const queryFor = (op: Operation) =>
         fc.oneof(
           oddString,
           fc.integer().map(String),
-          fc.constantFrom('-1', '0', '1000', '1001', '2147483648', '99999999999', '1.5', '1e3', ' 1', '+1', ''),
+          fc.constantFrom(
+            '-1',
+            '0',
+            '1000',
+            '1001',
+            '2147483648',
+            '99999999999',
+            '1.5',
+            '1e3',
+            ' 1',
+            '+1',
+            '',
+          ),
         ),
       ),
       { maxLength: 4 },
@@ -280,7 +300,14 @@ const requestFor = (op: Operation) =>
     contentType: contentType(op),
     auth: authorization,
     extraHeaders: fc.dictionary(
-      fc.constantFrom('x-request-id', 'idempotency-key', 'accept', 'origin', 'x-forwarded-for', 'traceparent'),
+      fc.constantFrom(
+        'x-request-id',
+        'idempotency-key',
+        'accept',
+        'origin',
+        'x-forwarded-for',
+        'traceparent',
+      ),
       // Printable ASCII: fetch refuses anything else before sending (raw bytes are sent in attacks.test.ts).
       fc.string({ unit: 'binary-ascii', maxLength: 300 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
       { maxKeys: 3 },
@@ -291,7 +318,9 @@ const requestFor = (op: Operation) =>
 
 describe('fuzzing every operation', () => {
   it(`${RUNS} malformed requests: no 5xx, every error problem+json, healthy after`, async () => {
-    process.stdout.write(`[fuzz] seed ${SEED} (replay with FC_SEED=${SEED}), ${RUNS} runs, operations from ${source}\n`);
+    process.stdout.write(
+      `[fuzz] seed ${SEED} (replay with FC_SEED=${SEED}), ${RUNS} runs, operations from ${source}\n`,
+    );
     const statuses: { status: number; error?: string }[] = [];
     const tokens: Record<string, string | undefined> = {
       none: undefined,
@@ -346,7 +375,9 @@ describe('fuzzing every operation', () => {
     report(`fuzz (seed ${SEED})`, {
       operations: operations.length,
       requests: statuses.length,
-      statuses: statusCounts(statuses.map((s) => ({ ...s, ms: 0, at: 0, problemJson: true, retryAfter: null, body: undefined }))),
+      statuses: statusCounts(
+        statuses.map((s) => ({ ...s, ms: 0, at: 0, problemJson: true, retryAfter: null, body: undefined })),
+      ),
       server_errors: statuses.filter((s) => s.status >= 500).length,
     });
   }, 300_000);
