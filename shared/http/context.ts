@@ -49,7 +49,7 @@ export function createContext(
       return database.db;
     },
     get cache() {
-      cache ??= createCache(config, log);
+      cache ??= createCache(config, log, functionName);
       return cache;
     },
     get database() {
