@@ -87,10 +87,12 @@ export class RedisConnection {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: hostname, port: Number(port || 6379) });
       socket.once('connect', () => {
-        socket.off('error', reject);
+        socket.removeAllListeners('error');
         resolve(new RedisConnection(socket));
       });
-      socket.once('error', reject);
+      socket.once('error', (error) =>
+        reject(new Error(`the cache tests need a Redis at ${url} (set REDIS_URL): ${error.message}`)),
+      );
     });
   }
 
