@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
-import { TEST_SECRET_KEY, testConfig, testEnv } from '../support/app.ts';
+import { TEST_SECRET_KEY, testConfig } from '../support/app.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge.ts';
 import { createTestUser, testDatabase } from '../support/users.ts';
@@ -18,9 +18,8 @@ describe.runIf(functionsPresent)('bundles sharing one Redis', () => {
   const bundles: RunningBundle[] = [];
 
   const start = async (name: string, extra: Record<string, string> = {}) => {
-    const { DATABASE_URL } = testEnv();
     const bundle = await startBundle(name, {
-      DATABASE_URL,
+      DATABASE_URL: inject('databaseUrl'),
       SECRET_KEY: TEST_SECRET_KEY,
       BCRYPT_COST: '4',
       LOG_LEVEL: 'warn',
