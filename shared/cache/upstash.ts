@@ -6,7 +6,7 @@ import { type Cache, CacheUnavailableError, type CounterState } from './types.ts
 export interface UpstashCacheOptions {
   url: string;
   token: string;
-  /** The most any one operation may take, client loading and HTTP included. */
+  /** The most any one operation may wait for the cache (the one-time client loading aside). */
   timeoutMs: number;
   functionName: string;
   log?: Logger | undefined;
@@ -79,11 +79,14 @@ export class UpstashCache implements Cache {
   ): Promise<T> {
     const { timeoutMs } = this.options;
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new CacheTimeoutError(timeoutMs)), timeoutMs);
-    });
     try {
-      const value = await Promise.race([this.redis().then(work), deadline]);
+      // The deadline starts once the client module is loaded: compiling it is this process's own work, done
+      // once, and must not make a cold instance's first login look like a cache outage.
+      const redis = await this.redis();
+      const deadline = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new CacheTimeoutError(timeoutMs)), timeoutMs);
+      });
+      const value = await Promise.race([work(redis), deadline]);
       this.count(operation, result(value));
       this.answered();
       return value;

@@ -18,6 +18,8 @@ let database: DatabaseHandle;
 
 const env = () => ({
   ...bridge.env,
+  // Sharing is under test here, not the timeout (cache-outage.test.ts): leave room for a loaded machine.
+  CACHE_TIMEOUT_MS: '2000',
   RATE_LIMIT_PER_MINUTE: '6',
   LOGIN_RATE_LIMIT_PER_ACCOUNT: '3',
   LOGIN_RATE_LIMIT_PER_ADDRESS: '4',
