@@ -126,16 +126,29 @@ function embedOpenApiDocument(documentText) {
   };
 }
 
-/** Copies the files the docs pages load (functions/docs/assets.json) beside a bundle, each with a gzipped twin. */
+/**
+ * Copies the files the docs pages load (functions/docs/assets.json) beside a bundle, applying their `replace`
+ * rules as functions/docs/assets.ts does when it runs from source, each with a gzipped twin.
+ */
 function copyDocsAssets(outdir) {
   const docs = join(root, 'functions', 'docs');
   const manifest = JSON.parse(readFileSync(join(docs, 'assets.json'), 'utf8'));
   mkdirSync(join(outdir, 'assets'), { recursive: true });
   for (const [name, source] of Object.entries(manifest)) {
-    const from = source.startsWith('./') ? join(docs, source) : require.resolve(source);
+    const from = source.from.startsWith('./') ? join(docs, source.from) : require.resolve(source.from);
+    let body = readFileSync(from);
+    if (source.replace) {
+      let text = body.toString('utf8');
+      for (const [pattern, replacement] of Object.entries(source.replace)) {
+        if (!text.includes(pattern))
+          throw new Error(`${name}: "${pattern}" is gone; update functions/docs/assets.json`);
+        text = text.replaceAll(pattern, replacement);
+      }
+      body = Buffer.from(text);
+    }
     const target = join(outdir, 'assets', name);
-    copyFileSync(from, target);
-    if (!name.endsWith('.png')) writeFileSync(`${target}.gz`, gzipSync(readFileSync(from), { level: 9 }));
+    writeFileSync(target, body);
+    if (!name.endsWith('.png')) writeFileSync(`${target}.gz`, gzipSync(body, { level: 9 }));
   }
 }
 
