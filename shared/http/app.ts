@@ -178,8 +178,16 @@ export async function buildApp(
     matcher.add(route.url, methods);
   });
 
+  // Keep-alive sockets would hold close() open until they time out: once closing, every response ends its
+  // connection, so in-flight requests finish and the server stops promptly.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', request.id);
+    if (closing) reply.header('connection', 'close');
     applySecurityHeaders(reply);
     return payload;
   });
