@@ -100,7 +100,9 @@ async function generateOpenApi() {
     'generate',
   );
   const file = join(root, 'dist', 'openapi.json');
-  await promisify(execFile)(process.execPath, [join(outdir, 'generate.mjs'), file]);
+  // Anything a schema could not express is warned about on stderr: show it with the build's output.
+  const { stderr } = await promisify(execFile)(process.execPath, [join(outdir, 'generate.mjs'), file]);
+  if (stderr) process.stderr.write(stderr);
   console.log(
     `${'openapi.json'.padEnd(16)} ${(readFileSync(file).length / 1024).toFixed(1).padStart(8)} KiB  dist/openapi.json`,
   );

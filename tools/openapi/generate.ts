@@ -74,12 +74,31 @@ export interface GenerateOptions {
 
 type JsonObject = Record<string, unknown>;
 
+/** Transformations that keep a string a string: what a client may send is unchanged by them. */
+const NORMALIZATIONS = new Set(['trim', 'trim_start', 'trim_end', 'to_lower_case', 'to_upper_case', 'normalize']);
+
+/**
+ * JSON Schema has no word for a custom `v.check`; its message goes into the description instead, so the rule
+ * is still in the document (e.g. "must be at most 72 bytes (UTF-8)").
+ */
+const overrideAction: ConversionConfig['overrideAction'] = ({ valibotAction, jsonSchema }) => {
+  if (NORMALIZATIONS.has(valibotAction.type)) return jsonSchema;
+  if (valibotAction.type === 'check') {
+    const message = (valibotAction as { message?: unknown }).message;
+    if (typeof message !== 'string') return jsonSchema;
+    const description = jsonSchema.description ? `${jsonSchema.description}; ${message}` : message;
+    return { ...jsonSchema, description };
+  }
+  return undefined;
+};
+
 function jsonSchema(schema: Schema, typeMode: ConversionConfig['typeMode'], strict: boolean): JsonObject {
   // Requests are described by what a client sends (before any transformation), responses by what is sent.
   const { $schema: _, ...converted } = toJsonSchema(schema, {
     target: 'draft-2020-12',
     typeMode,
     errorMode: strict ? 'throw' : 'warn',
+    overrideAction,
   }) as JsonObject;
   return converted;
 }
