@@ -75,7 +75,14 @@ export interface GenerateOptions {
 type JsonObject = Record<string, unknown>;
 
 /** Transformations that keep a string a string: what a client may send is unchanged by them. */
-const NORMALIZATIONS = new Set(['trim', 'trim_start', 'trim_end', 'to_lower_case', 'to_upper_case', 'normalize']);
+const NORMALIZATIONS = new Set([
+  'trim',
+  'trim_start',
+  'trim_end',
+  'to_lower_case',
+  'to_upper_case',
+  'normalize',
+]);
 
 /**
  * JSON Schema has no word for a custom `v.check`; its message goes into the description instead, so the rule
