@@ -11,10 +11,6 @@ import { createTestUser, testDatabase } from '../support/users.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);
-const served = new Set(allFunctions.map((fn) => fn.name));
-const hasAuth = served.has('auth') && served.has('users');
-const hasItems = served.has('auth') && served.has('items');
-const notYet = (what: string) => ` (skipped: the ${what} functions are not in local/functions.ts yet)`;
 
 /** Logs in through Swagger UI's Authorize dialog, as a person would. */
 async function authorize(email: string, password: string) {
@@ -130,50 +126,44 @@ describe.skipIf(!hasChromium)(suite, () => {
     expect(requests.some((r) => r.url === `${server.url}/api/openapi.json`)).toBe(true);
   });
 
-  it.skipIf(!hasAuth)(
-    `Authorize logs in with the password flow, and "Try it out" then sends the token${hasAuth ? '' : notYet('auth and users')}`,
-    async () => {
-      const user = await createTestUser(database.db as Db, server.ctx.config);
-      await page.goto(`${server.url}/api/docs`);
-      await authorize(user.user.email, user.password);
+  it('Authorize logs in with the password flow, and "Try it out" then sends the token', async () => {
+    const user = await createTestUser(database.db as Db, server.ctx.config);
+    await page.goto(`${server.url}/api/docs`);
+    await authorize(user.user.email, user.password);
 
-      const me = operation('get', '/api/users/me');
-      await me.locator('.opblock-summary').click();
-      await me.locator('button.try-out__btn').click();
-      await me.locator('button.execute').click();
-      await expect.poll(() => statusOf(me)).toContain('200');
-      await expect
-        .poll(() =>
-          me.locator('.live-responses-table .response .response-col_description').first().textContent(),
-        )
-        .toContain(user.user.email);
-      const sent = requests.find((r) => r.url === `${server.url}/api/users/me`);
-      expect(sent?.headers.authorization).toMatch(/^Bearer \S+$/);
-    },
-  );
+    const me = operation('get', '/api/users/me');
+    await me.locator('.opblock-summary').click();
+    await me.locator('button.try-out__btn').click();
+    await me.locator('button.execute').click();
+    await expect.poll(() => statusOf(me)).toContain('200');
+    await expect
+      .poll(() =>
+        me.locator('.live-responses-table .response .response-col_description').first().textContent(),
+      )
+      .toContain(user.user.email);
+    const sent = requests.find((r) => r.url === `${server.url}/api/users/me`);
+    expect(sent?.headers.authorization).toMatch(/^Bearer \S+$/);
+  });
 
-  it.skipIf(!hasItems)(
-    `Authorize, then "Try it out" on POST /api/items/ creates an item: 201${hasItems ? '' : notYet('auth and items')}`,
-    async () => {
-      const user = await createTestUser(database.db as Db, server.ctx.config);
-      await page.goto(`${server.url}/api/docs`);
-      await authorize(user.user.email, user.password);
+  it('Authorize, then "Try it out" on POST /api/items/ creates an item: 201', async () => {
+    const user = await createTestUser(database.db as Db, server.ctx.config);
+    await page.goto(`${server.url}/api/docs`);
+    await authorize(user.user.email, user.password);
 
-      const create = operation('post', '/api/items/');
-      await create.locator('.opblock-summary').click();
-      await create.locator('button.try-out__btn').click();
-      await create.locator('textarea.body-param__text').fill(JSON.stringify({ title: 'Made in Swagger UI' }));
-      await create.locator('button.execute').click();
-      await expect.poll(() => statusOf(create)).toContain('201');
+    const create = operation('post', '/api/items/');
+    await create.locator('.opblock-summary').click();
+    await create.locator('button.try-out__btn').click();
+    await create.locator('textarea.body-param__text').fill(JSON.stringify({ title: 'Made in Swagger UI' }));
+    await create.locator('button.execute').click();
+    await expect.poll(() => statusOf(create)).toContain('201');
 
-      const sent = requests.find((r) => r.method === 'POST' && r.url === `${server.url}/api/items/`);
-      expect(sent?.headers.authorization).toMatch(/^Bearer \S+$/);
-      const rows = await database.db
-        .selectFrom('item')
-        .select(['title', 'owner_id'])
-        .where('owner_id', '=', user.user.id)
-        .execute();
-      expect(rows).toEqual([{ title: 'Made in Swagger UI', owner_id: user.user.id }]);
-    },
-  );
+    const sent = requests.find((r) => r.method === 'POST' && r.url === `${server.url}/api/items/`);
+    expect(sent?.headers.authorization).toMatch(/^Bearer \S+$/);
+    const rows = await database.db
+      .selectFrom('item')
+      .select(['title', 'owner_id'])
+      .where('owner_id', '=', user.user.id)
+      .execute();
+    expect(rows).toEqual([{ title: 'Made in Swagger UI', owner_id: user.user.id }]);
+  });
 });

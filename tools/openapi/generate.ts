@@ -85,11 +85,13 @@ const NORMALIZATIONS = new Set([
 ]);
 
 /**
- * JSON Schema has no word for a custom `v.check`; its message goes into the description instead, so the rule
- * is still in the document (e.g. "must be at most 72 bytes (UTF-8)").
+ * Actions JSON Schema has no word for. A custom `v.check`'s message goes into the description, so the rule is
+ * still in the document (e.g. "must be at most 72 bytes (UTF-8)"). A `v.transform` reached when describing a
+ * response ends its pipe (valibot asks for a schema after any transform that changes the type), so it keeps
+ * the type: the shared `Uuid` lower-cases, and stays a UUID string.
  */
 const overrideAction: ConversionConfig['overrideAction'] = ({ valibotAction, jsonSchema }) => {
-  if (NORMALIZATIONS.has(valibotAction.type)) return jsonSchema;
+  if (NORMALIZATIONS.has(valibotAction.type) || valibotAction.type === 'transform') return jsonSchema;
   if (valibotAction.type === 'check') {
     const message = (valibotAction as { message?: unknown }).message;
     if (typeof message !== 'string') return jsonSchema;
