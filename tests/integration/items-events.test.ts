@@ -18,6 +18,14 @@ interface Received {
 }
 
 let received: Received[] = [];
+
+function headersOf(headers: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    out[name] = value;
+  });
+  return out;
+}
 let hanging = 0;
 /** How the sink answers the next request: accept, fail with 503, or never answer. */
 let answer: () => 'accept' | 'fail' | 'hang' = () => 'accept';
@@ -30,7 +38,7 @@ const sink = setupServer(
       await delay('infinite');
     }
     received.push({
-      headers: Object.fromEntries(request.headers.entries()),
+      headers: headersOf(request.headers),
       body: (await request.json()) as Record<string, unknown>,
       accepted: mode === 'accept',
     });
