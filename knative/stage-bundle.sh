@@ -19,3 +19,5 @@ else
   cp "$src/index.mjs" "$out/"
 fi
 if [ -f "$src/bcrypt.node" ]; then cp "$src/bcrypt.node" "$out/"; fi
+# docs serves Swagger UI and ReDoc from the files the build put beside its bundle.
+if [ -d "$src/assets" ]; then cp -R "$src/assets" "$out/"; fi

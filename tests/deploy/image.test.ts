@@ -40,10 +40,11 @@ const containerEnv = (extra: Record<string, string>) => ({
 });
 
 describe.each(functionFolders())('the %s image', (name) => {
-  it('holds only the bundle and, where the bundle has one, its native addon', () => {
+  it('holds only the bundle and, where the bundle has them, its native addon or static assets', () => {
     const app = stage(name);
     const expected = ['index.mjs'];
     if (existsSync(resolve(repoRoot, 'dist/functions', name, 'bcrypt.node'))) expected.push('bcrypt.node');
+    if (existsSync(resolve(repoRoot, 'dist/functions', name, 'assets'))) expected.push('assets');
     expect(readdirSync(app).sort()).toEqual(expected.sort());
   });
 

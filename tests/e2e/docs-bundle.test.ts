@@ -1,10 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import manifest from '../../functions/docs/assets.json' with { type: 'json' };
 import { rewriteAsset } from '../../functions/docs/assets.ts';
+import { freePort } from '../../local/embedded-postgres.ts';
 import { allFunctions } from '../../local/functions.ts';
 import { generateOpenApiDocument } from '../../tools/openapi/generate.ts';
 import { TEST_SECRET_KEY } from '../support/app.ts';
@@ -105,5 +107,34 @@ describe('docs bundle', () => {
     expect(response.status).toBe(404);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
     expect((await get('/api/docs/assets/index.mjs')).status).toBe(404);
+  });
+
+  it('serves the pages and their files from the image as knative/stage-bundle.sh stages it', async () => {
+    const app = mkdtempSync(join(tmpdir(), 'fs-docs-image-'));
+    let staged: RunningBundle | undefined;
+    try {
+      execFileSync('sh', ['knative/stage-bundle.sh', 'docs', app]);
+      const port = await freePort();
+      const child = spawn(process.execPath, [join(app, 'index.mjs')], {
+        cwd: app,
+        env: { PATH: process.env.PATH, SECRET_KEY: TEST_SECRET_KEY, PORT: String(port), LOG_LEVEL: 'warn' },
+        stdio: 'ignore',
+      });
+      staged = { url: `http://127.0.0.1:${port}`, port, child, lines: [], stop: async () => null };
+      let page: Response | undefined;
+      for (let i = 0; i < 200 && !page; i++) {
+        page = await fetch(`${staged.url}/api/docs`).catch(() => undefined);
+        if (!page) await new Promise((r) => setTimeout(r, 50));
+      }
+      const resources = [
+        ...resourcesOf(await page!.text()),
+        ...resourcesOf(await (await fetch(`${staged.url}/api/redoc`)).text()),
+      ];
+      for (const resource of resources)
+        expect((await fetch(`${staged.url}${resource}`)).status, resource).toBe(200);
+    } finally {
+      staged?.child.kill('SIGKILL');
+      rmSync(app, { recursive: true, force: true });
+    }
   });
 });
