@@ -2,11 +2,22 @@
 // all-in-one runner. A new folder under functions/ is picked up with no other change.
 //
 //   node esbuild.config.mjs                 build everything
-//   node esbuild.config.mjs --only=items    one function (or "tools", "local")
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+//   node esbuild.config.mjs --only=items    one function (or "tools", "local", "openapi")
+import { execFile } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 
 const root = dirname(fileURLToPath(import.meta.url));
@@ -45,8 +56,12 @@ function bcryptNativeAddon(outdir) {
         mkdirSync(outdir, { recursive: true });
         copyFileSync(addon, join(outdir, 'bcrypt.node'));
         return {
+<<<<<<< HEAD
           // With code splitting this shim may land in chunks/ rather than beside the entry: a require() is
           // relative to the file it ends up in, so look beside it and one folder up.
+=======
+          // With code splitting this shim may land in chunks/, one folder below the addon.
+>>>>>>> main
           contents: `let binding;
 try { binding = require('./bcrypt.node'); } catch { binding = require('../bcrypt.node'); }
 export const hash = binding.hash;
@@ -76,6 +91,74 @@ function findBcryptAddon(bcryptDir) {
     candidates.find((c) => c.includes(platform));
   if (!match) throw new Error(`no @node-rs/bcrypt native addon for ${platform} in ${nodeRs}`);
   return match;
+}
+
+/**
+ * The OpenAPI document is generated from every function's routes before the docs bundle is made: the generator
+ * is bundled and run as its own process, and writes dist/openapi.json.
+ */
+async function generateOpenApi() {
+  const outdir = join(root, 'dist', 'openapi');
+  await bundle(
+    'openapi',
+    join(root, 'tools', 'openapi.ts'),
+    outdir,
+    { packages: 'external', plugins: [] },
+    'generate',
+  );
+  const file = join(root, 'dist', 'openapi.json');
+  // Anything a schema could not express is warned about on stderr: show it with the build's output.
+  const { stderr } = await promisify(execFile)(process.execPath, [join(outdir, 'generate.mjs'), file]);
+  if (stderr) process.stderr.write(stderr);
+  console.log(
+    `${'openapi.json'.padEnd(16)} ${(readFileSync(file).length / 1024).toFixed(1).padStart(8)} KiB  dist/openapi.json`,
+  );
+  return readFileSync(file, 'utf8');
+}
+
+/**
+ * Replaces functions/docs/document.ts with the generated document, so the docs bundle serves it as it is and
+ * never imports the other functions (their code, bcrypt, ...) to build it.
+ */
+function embedOpenApiDocument(documentText) {
+  return {
+    name: 'embed-openapi-document',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]functions[\\/]docs[\\/]document\.ts$/ }, async () => {
+        const json = JSON.stringify(JSON.parse(await documentText));
+        return {
+          contents: `const document = ${JSON.stringify(json)};\nexport async function loadOpenApiDocument() { return document; }\n`,
+          loader: 'js',
+        };
+      });
+    },
+  };
+}
+
+/**
+ * Copies the files the docs pages load (functions/docs/assets.json) beside a bundle, applying their `replace`
+ * rules as functions/docs/assets.ts does when it runs from source, each with a gzipped twin.
+ */
+function copyDocsAssets(outdir) {
+  const docs = join(root, 'functions', 'docs');
+  const manifest = JSON.parse(readFileSync(join(docs, 'assets.json'), 'utf8'));
+  mkdirSync(join(outdir, 'assets'), { recursive: true });
+  for (const [name, source] of Object.entries(manifest)) {
+    const from = source.from.startsWith('./') ? join(docs, source.from) : require.resolve(source.from);
+    let body = readFileSync(from);
+    if (source.replace) {
+      let text = body.toString('utf8');
+      for (const [pattern, replacement] of Object.entries(source.replace)) {
+        if (!text.includes(pattern))
+          throw new Error(`${name}: "${pattern}" is gone; update functions/docs/assets.json`);
+        text = text.replaceAll(pattern, replacement);
+      }
+      body = Buffer.from(text);
+    }
+    const target = join(outdir, 'assets', name);
+    writeFileSync(target, body);
+    if (!name.endsWith('.png')) writeFileSync(`${target}.gz`, gzipSync(body, { level: 9 }));
+  }
 }
 
 const common = {
@@ -120,11 +203,22 @@ async function bundle(name, entry, outdir, extra = {}, entryName = 'index') {
 
 export async function buildAll() {
   const builds = [];
+  const wanted = (name) => !only || only === name;
+  const buildsDocs = functionNames.includes('docs') && (wanted('docs') || only === 'functions');
+  const documentText = buildsDocs || wanted('local') || only === 'openapi' ? generateOpenApi() : undefined;
+  if (documentText) builds.push(documentText);
   for (const name of functionNames) {
     if (only && only !== name && only !== 'functions') continue;
-    builds.push(
-      bundle(name, join(root, 'functions', name, 'index.ts'), join(root, 'dist', 'functions', name)),
-    );
+    const outdir = join(root, 'dist', 'functions', name);
+    if (name === 'docs') {
+      builds.push(
+        bundle(name, join(root, 'functions', name, 'index.ts'), outdir, {
+          plugins: [bcryptNativeAddon(outdir), embedOpenApiDocument(documentText)],
+        }).then(() => copyDocsAssets(outdir)),
+      );
+      continue;
+    }
+    builds.push(bundle(name, join(root, 'functions', name, 'index.ts'), outdir));
   }
   if (!only || only === 'tools') {
     builds.push(
@@ -140,10 +234,10 @@ export async function buildAll() {
         join(root, 'dist', 'local'),
         {
           packages: 'external',
-          plugins: [],
+          plugins: [embedOpenApiDocument(documentText)],
         },
         'start',
-      ),
+      ).then(() => copyDocsAssets(join(root, 'dist', 'local'))),
     );
   }
   await Promise.all(builds);
