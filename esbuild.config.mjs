@@ -56,12 +56,7 @@ function bcryptNativeAddon(outdir) {
         mkdirSync(outdir, { recursive: true });
         copyFileSync(addon, join(outdir, 'bcrypt.node'));
         return {
-<<<<<<< HEAD
-          // With code splitting this shim may land in chunks/ rather than beside the entry: a require() is
-          // relative to the file it ends up in, so look beside it and one folder up.
-=======
           // With code splitting this shim may land in chunks/, one folder below the addon.
->>>>>>> main
           contents: `let binding;
 try { binding = require('./bcrypt.node'); } catch { binding = require('../bcrypt.node'); }
 export const hash = binding.hash;

@@ -1,0 +1,128 @@
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../local/embedded-postgres.ts';
+import type { DatabaseHandle } from '../../shared/db/index.ts';
+import { TEST_SECRET_KEY, testConfig } from '../support/app.ts';
+import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
+import { type Outcome, percentile, report, send, statusCounts } from '../support/load.ts';
+import { type RunningBundle, startBundle } from '../support/process.ts';
+import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
+
+// Two items bundles side by side on one database: one with no cache, collector or sink configured (the
+// baseline), one whose cache (Upstash REST) and event sink accept connections and never answer, and whose
+// collector port has nothing listening. Clients of the second must see no error and no more latency than
+// the cache timeout can add; SIGTERM still ends it within the grace period.
+const CACHE_TIMEOUT_MS = 100;
+const ROUNDS = 40;
+
+let scratch: ScratchDatabase;
+let database: DatabaseHandle;
+let hanging: Server;
+let baseline: RunningBundle;
+let degraded: RunningBundle;
+let user: TestUser;
+
+beforeAll(async () => {
+  scratch = await createScratchDatabase();
+  const config = testConfig({ DATABASE_URL: scratch.url });
+  database = testDatabase(config);
+  user = await createTestUser(database.db, config);
+  // Reads the request, then never answers: a cache or broker that has stopped responding.
+  hanging = createHttpServer((request) => request.resume());
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  const address = hanging.address();
+  const hangingUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const env = {
+    DATABASE_URL: scratch.url,
+    SECRET_KEY: TEST_SECRET_KEY,
+    LOG_LEVEL: 'error',
+    DATA_DIR: tmpdir(),
+  };
+  [baseline, degraded] = await Promise.all([
+    startBundle('items', env, { cwd: tmpdir() }),
+    startBundle(
+      'items',
+      {
+        ...env,
+        UPSTASH_REDIS_REST_URL: hangingUrl,
+        UPSTASH_REDIS_REST_TOKEN: 'token',
+        CACHE_TIMEOUT_MS: String(CACHE_TIMEOUT_MS),
+        K_SINK: `${hangingUrl}/sink`,
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+        OTEL_BSP_SCHEDULE_DELAY: '50',
+      },
+      { cwd: tmpdir() },
+    ),
+  ]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([baseline, degraded].map((b) => b?.stop('SIGKILL')));
+  hanging?.closeAllConnections();
+  hanging?.close();
+  await database?.close();
+  await scratch?.drop();
+});
+
+describe('cache, event sink and collector down', () => {
+  it('no client error and no latency beyond the cache timeout; SIGTERM still ends in time', async () => {
+    const results: Record<'baseline' | 'degraded', Outcome[]> = { baseline: [], degraded: [] };
+    // Interleaved, so both see the same machine load.
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const [name, bundle] of [
+        ['baseline', baseline],
+        ['degraded', degraded],
+      ] as const) {
+        const created = await send(`${bundle.url}/api/items/`, {
+          method: 'POST',
+          headers: { ...user.auth, 'content-type': 'application/json' },
+          body: JSON.stringify({ title: `${name} ${i}` }),
+        });
+        const id = (created.body as { id?: string } | undefined)?.id;
+        const read = await send(`${bundle.url}/api/items/${id}`, { headers: user.auth });
+        results[name].push(created, read);
+      }
+    }
+    const errors = [...results.baseline, ...results.degraded].filter(
+      (o) => o.status >= 400 || o.status === 0,
+    );
+    expect(errors.map((o) => `${o.status} ${o.error ?? JSON.stringify(o.body)}`)).toEqual([]);
+
+    const p50 = (name: 'baseline' | 'degraded') =>
+      percentile(
+        results[name].map((o) => o.ms),
+        50,
+      );
+    const p95 = (name: 'baseline' | 'degraded') =>
+      percentile(
+        results[name].map((o) => o.ms),
+        95,
+      );
+    // A request makes at most two cache calls (read the user, then store it), each bounded by the timeout.
+    expect(p50('degraded')).toBeLessThan(p50('baseline') + 2 * CACHE_TIMEOUT_MS + 50);
+    expect(p95('degraded')).toBeLessThan(p95('baseline') + 2 * CACHE_TIMEOUT_MS + 150);
+
+    // Events wait in the outbox rather than being lost: one per item created on the degraded instance.
+    const pending = await database.db
+      .selectFrom('outbox_event')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('delivered_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    expect(Number(pending.n)).toBe(ROUNDS);
+
+    const signalled = Date.now();
+    expect(await degraded.stop('SIGTERM')).toBe(0);
+    const exitMs = Date.now() - signalled;
+    expect(exitMs).toBeLessThan(10_000);
+
+    report('cache, sink and collector down (items bundle)', {
+      requests: results.baseline.length + results.degraded.length,
+      statuses: statusCounts([...results.baseline, ...results.degraded]),
+      p50_ms: { baseline: Math.round(p50('baseline')), degraded: Math.round(p50('degraded')) },
+      p95_ms: { baseline: Math.round(p95('baseline')), degraded: Math.round(p95('degraded')) },
+      events_kept_in_outbox: Number(pending.n),
+      sigterm_exit_ms: exitMs,
+    });
+  }, 90_000);
+});
