@@ -2,7 +2,7 @@ import { counter } from '../telemetry/metrics.ts';
 
 export type CacheOperation = 'get' | 'set' | 'delete' | 'increment' | 'peek' | 'ping';
 /** hit/miss for reads, ok for everything else that worked; error and timeout are what alerts watch. */
-export type CacheResult = 'hit' | 'miss' | 'ok' | 'error' | 'timeout';
+export type CacheResult = 'hit' | 'miss' | 'ok' | 'error' | 'timeout' | 'skipped';
 
 export const cacheOperations = counter<'function' | 'operation' | 'result'>(
   'cache_operations_total',

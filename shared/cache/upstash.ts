@@ -39,10 +39,17 @@ function describe(error: unknown): string {
  * CacheUnavailableError. The client module is imported on first use, so a cold start that never touches the
  * cache never loads it.
  */
+/**
+ * After a failure the cache is skipped for this long: every call would otherwise wait its full timeout, and
+ * a request making several (user, rate limit, store) would pay several timeouts while the cache is down.
+ */
+export const CACHE_RETRY_AFTER_FAILURE_MS = 2_000;
+
 export class UpstashCache implements Cache {
   readonly kind = 'upstash' as const;
   private client: Promise<Redis> | undefined;
   private failing = false;
+  private skipUntil = 0;
 
   constructor(private readonly options: UpstashCacheOptions) {}
 
@@ -78,6 +85,10 @@ export class UpstashCache implements Cache {
     result: (value: T) => CacheResult = () => 'ok',
   ): Promise<T> {
     const { timeoutMs } = this.options;
+    if (Date.now() < this.skipUntil) {
+      this.count(operation, 'skipped');
+      throw new CacheUnavailableError(new Error('skipped: the cache failed moments ago'));
+    }
     let timer: NodeJS.Timeout | undefined;
     try {
       // The deadline starts once the client module is loaded: compiling it is this process's own work, done
@@ -101,6 +112,7 @@ export class UpstashCache implements Cache {
 
   /** One log line when the cache stops answering and one when it is back, not one per request. */
   private failed(operation: CacheOperation, error: unknown): void {
+    this.skipUntil = Date.now() + CACHE_RETRY_AFTER_FAILURE_MS;
     if (this.failing) return;
     this.failing = true;
     this.options.log?.warn(

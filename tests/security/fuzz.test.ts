@@ -73,7 +73,7 @@ function operationsFromOpenApi(document: OpenApi): Operation[] {
         queryParams: (op.parameters ?? []).filter((p) => p.in === 'query').map((p) => p.name),
         bodyFields: Object.keys(first?.schema?.properties ?? {}),
         hasBody: op.requestBody !== undefined,
-        consumes: Object.keys(content),
+        consumes: Object.keys(content).length > 0 ? Object.keys(content) : ['application/json'],
       });
     }
   }
