@@ -6,7 +6,7 @@ export type CacheResult = 'hit' | 'miss' | 'ok' | 'error' | 'timeout' | 'skipped
 
 export const cacheOperations = counter<'function' | 'operation' | 'result'>(
   'cache_operations_total',
-  'Cache operations, by function, operation and result (hit, miss, ok, error, timeout).',
+  'Cache operations, by function, operation and result (hit, miss, ok, error, timeout, skipped).',
 );
 
 export function countCacheOperation(functionName: string, operation: CacheOperation, result: CacheResult) {

@@ -85,7 +85,8 @@ export class UpstashCache implements Cache {
     result: (value: T) => CacheResult = () => 'ok',
   ): Promise<T> {
     const { timeoutMs } = this.options;
-    if (Date.now() < this.skipUntil) {
+    // ping always asks: it is how health reports the cache, and how a recovery is noticed.
+    if (operation !== 'ping' && Date.now() < this.skipUntil) {
       this.count(operation, 'skipped');
       throw new CacheUnavailableError(new Error('skipped: the cache failed moments ago'));
     }
@@ -122,6 +123,7 @@ export class UpstashCache implements Cache {
   }
 
   private answered(): void {
+    this.skipUntil = 0;
     if (!this.failing) return;
     this.failing = false;
     this.options.log?.info('cache answering again');
