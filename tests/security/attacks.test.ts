@@ -479,7 +479,9 @@ describe('login: brute force and enumeration on the auth bundle', () => {
     expect(unknown.body).toEqual(wrong.body);
     const names = (headers: Headers) => {
       const found: string[] = [];
-      headers.forEach((_, name) => found.push(name));
+      headers.forEach((_, name) => {
+        found.push(name);
+      });
       return found.filter((name) => name !== 'x-request-id' && name !== 'date').sort();
     };
     expect(names(unknown.headers)).toEqual(names(wrong.headers));

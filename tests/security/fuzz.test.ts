@@ -139,6 +139,7 @@ const oddString = fc.oneof(
     '%00',
     '../../etc/passwd',
     '<script>alert(1)</script>',
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the literal text is the attack (log4shell).
     '${jndi:ldap://x}',
     '{{7*7}}',
     '\u202e\ufeff\ud800',
