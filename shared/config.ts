@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
@@ -150,6 +150,35 @@ export function parseOrigins(raw: string): string[] | string {
   return origins;
 }
 
+/** PEM keys arrive with literal "\\n" when set through a one-line environment variable. */
+const pem = (value: string | undefined) => value?.replace(/\\n/g, '\n');
+
+/**
+ * Parses a JWT key here, at start-up, so a wrong key (not PEM, EC, RSA under 2048 bits) stops the process
+ * with its variable named instead of failing every token request later.
+ */
+function jwtKeyProblem(
+  name: string,
+  value: string | undefined,
+  marker: string,
+  parse: (key: string) => KeyObject,
+) {
+  // Without the PEM marker the schema has already named the variable.
+  if (!value?.includes(marker)) return undefined;
+  let key: KeyObject;
+  try {
+    key = parse(value);
+  } catch {
+    return `${name}: is not a readable PEM key`;
+  }
+  if (key.asymmetricKeyType === 'ed25519') return undefined;
+  if (key.asymmetricKeyType === 'rsa')
+    return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048
+      ? undefined
+      : `${name}: RSA keys must have at least 2048 bits`;
+  return `${name}: must be an Ed25519 or RSA key, not ${key.asymmetricKeyType}`;
+}
+
 /** The seed's POSTGRES_* variables, assembled into one URL when DATABASE_URL is not given. */
 function databaseUrlFromParts(env: Env): string | undefined {
   const host = env.POSTGRES_SERVER;
@@ -196,6 +225,11 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (Boolean(cleaned.UPSTASH_REDIS_REST_URL) !== Boolean(cleaned.UPSTASH_REDIS_REST_TOKEN))
     problems.push('UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither');
+  for (const problem of [
+    jwtKeyProblem('JWT_PRIVATE_KEY', pem(cleaned.JWT_PRIVATE_KEY), 'PRIVATE KEY', createPrivateKey),
+    jwtKeyProblem('JWT_PUBLIC_KEY', pem(cleaned.JWT_PUBLIC_KEY), 'PUBLIC KEY', createPublicKey),
+  ])
+    if (problem) problems.push(problem);
   if (problems.length > 0 || !parsed.success || typeof origins === 'string') throw new ConfigError(problems);
 
   const e = parsed.output;
@@ -221,8 +255,8 @@ export function loadConfig(env: Env = process.env): Config {
     auth: {
       secretKey,
       secretKeyGenerated,
-      jwtPrivateKey: e.JWT_PRIVATE_KEY?.replace(/\\n/g, '\n'),
-      jwtPublicKey: e.JWT_PUBLIC_KEY?.replace(/\\n/g, '\n'),
+      jwtPrivateKey: pem(e.JWT_PRIVATE_KEY),
+      jwtPublicKey: pem(e.JWT_PUBLIC_KEY),
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       accessTokenExpireMinutes: e.ACCESS_TOKEN_EXPIRE_MINUTES,

@@ -5,16 +5,41 @@ import { compare, hash } from '@node-rs/bcrypt';
  * stall the event loop for other requests.
  */
 
+/** bcrypt reads only the first 72 bytes of a password; anything longer must be refused, never cut. */
 export const MAX_PASSWORD_BYTES = 72;
+export const MIN_PASSWORD_CHARACTERS = 8;
 
-export function hashPassword(password: string, cost: number): Promise<string> {
+export function passwordFitsBcrypt(password: string): boolean {
+  return Buffer.byteLength(password, 'utf8') <= MAX_PASSWORD_BYTES;
+}
+
+export async function hashPassword(password: string, cost: number): Promise<string> {
+  // @node-rs/bcrypt silently ignores bytes past 72: hashing such a password would accept any suffix later.
+  if (!passwordFitsBcrypt(password))
+    throw new RangeError(`passwords are limited to ${MAX_PASSWORD_BYTES} bytes`);
   return hash(password, cost);
 }
 
+/**
+ * Compares in the time one bcrypt run of the hash's cost takes, whatever the input. A password over 72 bytes
+ * is still compared (same time) but never matches: bcrypt would otherwise accept it when its first 72 bytes
+ * are right.
+ */
 export async function verifyPassword(password: string, hashed: string): Promise<boolean> {
+  let matches: boolean;
   try {
-    return await compare(password, hashed);
+    matches = await compare(password, hashed);
   } catch {
     return false;
   }
+  return matches && passwordFitsBcrypt(password);
+}
+
+// A real bcrypt hash of a random, forgotten password. Only its cost field is rewritten below, so comparing
+// against it costs exactly what comparing against a stored hash of that cost does, and nothing matches it.
+const DUMMY_HASH_TAIL = 'n0ZOnxYLpvSR7uaDoJzin.LhM5P84OLUEP/EGdcP/QvYrEzSVZnPy';
+
+/** A hash no password matches, of the given cost: login compares against it when the email is unknown. */
+export function dummyHash(cost: number): string {
+  return `$2b$${String(cost).padStart(2, '0')}$${DUMMY_HASH_TAIL}`;
 }

@@ -56,6 +56,14 @@ export async function recordLoginFailure(ctx: AppContext, email: string, address
   }
 }
 
+/**
+ * Clears an account's failure count after a successful login, so a user who mistyped a few times starts
+ * afresh. The per-address count stays: an attacker must not reset it by logging in to an account of their own.
+ */
+export async function clearLoginFailures(ctx: AppContext, email: string): Promise<void> {
+  await ctx.cache.delete(cacheKeys.rate('login-account', email));
+}
+
 /** The per-address limit on every route; fails open when the cache is down. */
 export async function enforceAddressLimit(ctx: AppContext, request: FastifyRequest): Promise<void> {
   const limit = ctx.config.rateLimit.perAddressPerMinute;

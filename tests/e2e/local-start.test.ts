@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { functionNames } from '../../esbuild.config.mjs';
 import { freePort } from '../../local/embedded-postgres.ts';
 import { allFunctions } from '../../local/functions.ts';
@@ -40,6 +40,10 @@ describe('npm start (dist/local/start.mjs)', () => {
     });
     child.stderr.on('data', (chunk) => {
       output += chunk;
+    });
+    // A failed assertion must not leave the server (and its database) running.
+    onTestFinished(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
     });
     const deadline = Date.now() + 60_000;
     while (!output.includes('Ctrl-C stops everything') && Date.now() < deadline && child.exitCode === null) {

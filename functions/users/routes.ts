@@ -1,0 +1,133 @@
+import { canAccess, requireSuperuser, requireUser } from '../../shared/auth/current-user.ts';
+import type { FunctionDefinition } from '../../shared/http/app.ts';
+import { forbidden } from '../../shared/http/errors.ts';
+import { PaginationQuery, pageOf, pageSchema } from '../../shared/http/pagination.ts';
+import { defineRoute } from '../../shared/http/route.ts';
+import { uuidParams } from '../../shared/http/schemas.ts';
+import { listUsers } from './repository.ts';
+import { SignUp, toUserDto, UpdateMe, UpdateUser, UserPublic } from './schemas.ts';
+import { administerUser, readUser, removeUser, signUp, updateMe } from './service.ts';
+
+const tags = ['users'];
+const UserId = uuidParams('user_id');
+
+const signUpRoute = defineRoute({
+  method: 'POST',
+  url: '/api/users/',
+  operationId: 'users_sign_up',
+  summary: 'Sign up',
+  description:
+    'Creates a normal, active user. The email is stored lower-cased and must be unused (409); the password is 8 characters to 72 bytes. Unknown fields (is_superuser...) are a 422.',
+  tags,
+  body: SignUp,
+  status: 201,
+  responses: { 201: { description: 'The new user.', schema: UserPublic } },
+  errors: [409],
+  async handler({ body, ctx }) {
+    return toUserDto(await signUp(ctx, body));
+  },
+});
+
+const listRoute = defineRoute({
+  method: 'GET',
+  url: '/api/users/',
+  operationId: 'users_list',
+  summary: 'List users (superuser)',
+  description: 'Every user, newest first, `skip`/`limit` paginated; `count` is the total.',
+  tags,
+  auth: requireSuperuser,
+  query: PaginationQuery,
+  responses: { 200: { description: 'A page of users.', schema: pageSchema(UserPublic) } },
+  async handler({ query, ctx }) {
+    const { rows, count } = await listUsers(ctx.db, query);
+    return pageOf(rows.map(toUserDto), count);
+  },
+});
+
+const readMe = defineRoute({
+  method: 'GET',
+  url: '/api/users/me',
+  operationId: 'users_read_me',
+  summary: 'The signed-in user',
+  tags,
+  auth: requireUser,
+  responses: { 200: { description: 'The signed-in user.', schema: UserPublic } },
+  async handler({ user }) {
+    return toUserDto(user);
+  },
+});
+
+const updateMeRoute = defineRoute({
+  method: 'PUT',
+  url: '/api/users/me',
+  operationId: 'users_update_me',
+  summary: 'Update the signed-in user',
+  description:
+    'Partial: only the fields sent change. A new email or password needs `current_password` (422 without it, 400 when it is wrong; wrong guesses count against the login rate limits).',
+  tags,
+  auth: requireUser,
+  body: UpdateMe,
+  responses: { 200: { description: 'The updated user.', schema: UserPublic } },
+  errors: [400, 409, 429],
+  async handler({ body, user, ctx, request }) {
+    return toUserDto(await updateMe(ctx, user, body, request.ip));
+  },
+});
+
+const readUserRoute = defineRoute({
+  method: 'GET',
+  url: '/api/users/:user_id',
+  operationId: 'users_read',
+  summary: 'A user by id (superuser, or that user)',
+  description: 'A normal user asking for anyone else gets a 403, whether or not that id exists.',
+  tags,
+  auth: requireUser,
+  params: UserId,
+  responses: { 200: { description: 'The user.', schema: UserPublic } },
+  errors: [403, 404],
+  async handler({ params, user, ctx }) {
+    if (!canAccess(user, params.user_id)) throw forbidden('Only a superuser can read another user.');
+    return toUserDto(await readUser(ctx, params.user_id));
+  },
+});
+
+const patchUser = defineRoute({
+  method: 'PATCH',
+  url: '/api/users/:user_id',
+  operationId: 'users_update',
+  summary: 'Update a user (superuser)',
+  description:
+    'Partial update of any user, including `is_active` and `is_superuser`. A superuser cannot deactivate or demote itself (403). The user’s existing tokens are re-checked at once.',
+  tags,
+  auth: requireSuperuser,
+  params: UserId,
+  body: UpdateUser,
+  responses: { 200: { description: 'The updated user.', schema: UserPublic } },
+  errors: [404, 409],
+  async handler({ params, body, user, ctx }) {
+    return toUserDto(await administerUser(ctx, user, params.user_id, body));
+  },
+});
+
+const deleteUserRoute = defineRoute({
+  method: 'DELETE',
+  url: '/api/users/:user_id',
+  operationId: 'users_delete',
+  summary: 'Delete a user and their items (superuser)',
+  description: 'A superuser cannot delete itself (403). The user’s tokens stop working at once.',
+  tags,
+  auth: requireSuperuser,
+  params: UserId,
+  status: 204,
+  responses: { 204: { description: 'Deleted, with their items.' } },
+  errors: [404],
+  async handler({ params, user, ctx }) {
+    await removeUser(ctx, user, params.user_id);
+  },
+});
+
+export const definition: FunctionDefinition = {
+  name: 'users',
+  prefixes: ['/api/users'],
+  routes: [signUpRoute, listRoute, readMe, updateMeRoute, readUserRoute, patchUser, deleteUserRoute],
+};

@@ -1,0 +1,79 @@
+import * as v from 'valibot';
+import type { CurrentUser } from '../../shared/auth/current-user.ts';
+import { MIN_PASSWORD_CHARACTERS, passwordFitsBcrypt } from '../../shared/auth/passwords.ts';
+import { strictBody, Timestamp, Uuid } from '../../shared/http/schemas.ts';
+
+/** Bodies are strict objects: an unknown field (is_superuser in a sign-up) is a 422, never ignored. */
+
+export const Email = v.pipe(
+  v.string('must be a string'),
+  v.trim(),
+  v.maxLength(320, 'must be at most 320 characters'),
+  v.email('must be a valid email address'),
+  // Stored and compared lower-cased: Alice@Example.com and alice@example.com are one account.
+  v.toLowerCase(),
+);
+
+export const Password = v.pipe(
+  v.string('must be a string'),
+  v.check(
+    (value) => [...value].length >= MIN_PASSWORD_CHARACTERS,
+    `must be at least ${MIN_PASSWORD_CHARACTERS} characters`,
+  ),
+  // bcrypt reads 72 bytes; a longer password is refused rather than silently cut.
+  v.check(passwordFitsBcrypt, 'must be at most 72 bytes (UTF-8)'),
+);
+
+const FullName = v.nullable(
+  v.pipe(v.string('must be a string'), v.maxLength(255, 'must be at most 255 characters')),
+);
+
+export const SignUp = strictBody({
+  email: Email,
+  password: Password,
+  full_name: v.optional(FullName),
+});
+
+export const UpdateMe = strictBody({
+  full_name: v.optional(FullName),
+  email: v.optional(Email),
+  password: v.optional(Password),
+  current_password: v.optional(v.pipe(v.string('must be a string'), v.maxLength(1024))),
+});
+
+export const UpdateUser = strictBody({
+  full_name: v.optional(FullName),
+  email: v.optional(Email),
+  is_active: v.optional(v.boolean('must be true or false')),
+  is_superuser: v.optional(v.boolean('must be true or false')),
+  password: v.optional(Password),
+});
+
+export type SignUpInput = v.InferOutput<typeof SignUp>;
+export type UpdateMeInput = v.InferOutput<typeof UpdateMe>;
+export type UpdateUserInput = v.InferOutput<typeof UpdateUser>;
+
+export const UserPublic = v.object({
+  id: Uuid,
+  email: v.string(),
+  full_name: v.nullable(v.string()),
+  is_active: v.boolean(),
+  is_superuser: v.boolean(),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+export type UserDto = v.InferOutput<typeof UserPublic>;
+
+/** Field by field, so a column added to the table (a hash, a secret) never reaches a response by accident. */
+export function toUserDto(user: CurrentUser): UserDto {
+  return {
+    id: user.id,
+    email: user.email,
+    full_name: user.full_name,
+    is_active: user.is_active,
+    is_superuser: user.is_superuser,
+    created_at: user.created_at.toISOString(),
+    updated_at: user.updated_at.toISOString(),
+  };
+}

@@ -1,0 +1,9 @@
+import { describe, expect, it } from 'vitest';
+import { functionNames } from '../../esbuild.config.mjs';
+import { allFunctions } from '../../local/functions.ts';
+
+describe('local/functions.ts', () => {
+  it('serves every function folder, so npm start has the whole API', () => {
+    expect(allFunctions.map((f) => f.name).sort()).toEqual([...functionNames].sort());
+  });
+});
