@@ -107,6 +107,10 @@ async function bundle(entry, outdir, extra = {}, entryName = 'index') {
     entryPoints: { [entryName]: entry },
     outdir,
     outExtension: { '.js': '.mjs' },
+    // What is only ever import()ed (the OTLP exporter, the Lambda adapter) goes into chunks/ beside the entry,
+    // so a cold start never reads or parses it unless it is used.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     plugins: [bcryptNativeAddon(outdir)],
     ...extra,
   });

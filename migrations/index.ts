@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely';
 import * as m0001 from './0001_users_and_items.ts';
+import * as m0002 from './0002_item_events_and_idempotency.ts';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder) so that the migrate bundle carries
@@ -7,4 +8,5 @@ import * as m0001 from './0001_users_and_items.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_users_and_items': m0001,
+  '0002_item_events_and_idempotency': m0002,
 };

@@ -42,8 +42,16 @@ export interface Config {
     loginPerAddress: number;
     loginWindowSeconds: number;
   };
-  events: { sink: string | undefined };
-  otel: { endpoint: string | undefined; serviceName: string | undefined };
+  events: { sink: string | undefined; retryBaseMs: number; retryMaxMs: number };
+  otel: {
+    /** Where spans go over OTLP/gRPC; undefined means tracing is off and no exporter is ever loaded. */
+    endpoint: string | undefined;
+    serviceName: string | undefined;
+    /** OTEL_RESOURCE_ATTRIBUTES, decoded; they win over the defaults (function, version, revision). */
+    resourceAttributes: Record<string, string>;
+    /** Set by Knative in every revision's pods; they name the revision on every span. */
+    knative: { service: string | undefined; configuration: string | undefined; revision: string | undefined };
+  };
 }
 
 export class ConfigError extends Error {
@@ -121,9 +129,37 @@ const envSchema = v.object({
   LOGIN_RATE_LIMIT_PER_ADDRESS: v.optional(intVar(1, 100_000), '20'),
   LOGIN_RATE_LIMIT_WINDOW_SECONDS: v.optional(intVar(1, 86_400), '900'),
   K_SINK: v.optional(urlVar(['http:', 'https:'])),
+  EVENTS_RETRY_BASE_MS: v.optional(intVar(1, 600_000), '500'),
+  EVENTS_RETRY_MAX_MS: v.optional(intVar(1, 3_600_000), '30000'),
   OTEL_EXPORTER_OTLP_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
   OTEL_SERVICE_NAME: v.optional(v.pipe(v.string(), v.minLength(1))),
+  OTEL_SDK_DISABLED: v.optional(v.picklist(['true', 'false', 'TRUE', 'FALSE'])),
+  OTEL_TRACES_EXPORTER: v.optional(v.picklist(['otlp', 'none'], 'must be "otlp" or "none"')),
+  // Only gRPC is bundled; an HTTP collector port would silently receive nothing.
+  OTEL_EXPORTER_OTLP_PROTOCOL: v.optional(
+    v.literal('grpc', 'must be "grpc" (the only OTLP transport built in)'),
+  ),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: v.optional(
+    v.literal('grpc', 'must be "grpc" (the only OTLP transport built in)'),
+  ),
+  OTEL_TRACES_SAMPLER: v.optional(
+    v.picklist([
+      'always_on',
+      'always_off',
+      'traceidratio',
+      'parentbased_always_on',
+      'parentbased_always_off',
+      'parentbased_traceidratio',
+    ]),
+  ),
+  OTEL_TRACES_SAMPLER_ARG: v.optional(
+    v.pipe(v.string(), v.trim(), v.regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')),
+  ),
+  OTEL_RESOURCE_ATTRIBUTES: v.optional(v.string()),
+  K_SERVICE: v.optional(v.string()),
+  K_CONFIGURATION: v.optional(v.string()),
+  K_REVISION: v.optional(v.string()),
 });
 
 /** Accepts a JSON list or a comma list, as the seed's BACKEND_CORS_ORIGINS did. */
@@ -179,6 +215,26 @@ function jwtKeyProblem(
   return `${name}: must be an Ed25519 or RSA key, not ${key.asymmetricKeyType}`;
 }
 
+/**
+ * OTEL_RESOURCE_ATTRIBUTES: `key=value,key=value`, with ',' and '=' percent-encoded inside keys and values.
+ * Returns a message instead when it is malformed (the SDK would silently drop the whole variable).
+ */
+export function parseResourceAttributes(raw: string): Record<string, string> | string {
+  const attributes: Record<string, string> = {};
+  for (const pair of raw.split(',')) {
+    if (pair.trim() === '') continue;
+    const parts = pair.split('=');
+    const key = parts[0]?.trim() ?? '';
+    if (parts.length !== 2 || key === '') return `"${pair}" is not key=value`;
+    try {
+      attributes[decodeURIComponent(key)] = decodeURIComponent((parts[1] ?? '').trim());
+    } catch {
+      return `"${pair}" is not valid percent-encoding`;
+    }
+  }
+  return attributes;
+}
+
 /** The seed's POSTGRES_* variables, assembled into one URL when DATABASE_URL is not given. */
 function databaseUrlFromParts(env: Env): string | undefined {
   const host = env.POSTGRES_SERVER;
@@ -223,6 +279,9 @@ export function loadConfig(env: Env = process.env): Config {
     if (typeof origins !== 'string' && origins.includes('*'))
       problems.push('BACKEND_CORS_ORIGINS: "*" is not allowed when ENVIRONMENT=production');
   }
+  const resourceAttributes = parseResourceAttributes(cleaned.OTEL_RESOURCE_ATTRIBUTES ?? '');
+  if (typeof resourceAttributes === 'string')
+    problems.push(`OTEL_RESOURCE_ATTRIBUTES: ${resourceAttributes}`);
   if (Boolean(cleaned.UPSTASH_REDIS_REST_URL) !== Boolean(cleaned.UPSTASH_REDIS_REST_TOKEN))
     problems.push('UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither');
   // Arrows, not the functions themselves: bundles load node:crypto on first use, and most configs have no key.
@@ -233,10 +292,17 @@ export function loadConfig(env: Env = process.env): Config {
     jwtKeyProblem('JWT_PUBLIC_KEY', pem(cleaned.JWT_PUBLIC_KEY), 'PUBLIC KEY', (key) => createPublicKey(key)),
   ])
     if (problem) problems.push(problem);
-  if (problems.length > 0 || !parsed.success || typeof origins === 'string') throw new ConfigError(problems);
+  if (
+    problems.length > 0 ||
+    !parsed.success ||
+    typeof origins === 'string' ||
+    typeof resourceAttributes === 'string'
+  )
+    throw new ConfigError(problems);
 
   const e = parsed.output;
   const secretKeyGenerated = !e.SECRET_KEY;
+  const tracesOff = e.OTEL_SDK_DISABLED?.toLowerCase() === 'true' || e.OTEL_TRACES_EXPORTER === 'none';
   const secretKey =
     e.SECRET_KEY ?? devValue(e.DATA_DIR, 'dev-secret-key', () => randomBytes(32).toString('base64url'));
   return {
@@ -273,10 +339,14 @@ export function loadConfig(env: Env = process.env): Config {
       loginPerAddress: e.LOGIN_RATE_LIMIT_PER_ADDRESS,
       loginWindowSeconds: e.LOGIN_RATE_LIMIT_WINDOW_SECONDS,
     },
-    events: { sink: e.K_SINK },
+    events: { sink: e.K_SINK, retryBaseMs: e.EVENTS_RETRY_BASE_MS, retryMaxMs: e.EVENTS_RETRY_MAX_MS },
     otel: {
-      endpoint: e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT,
+      endpoint: tracesOff
+        ? undefined
+        : (e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT),
       serviceName: e.OTEL_SERVICE_NAME,
+      resourceAttributes,
+      knative: { service: e.K_SERVICE, configuration: e.K_CONFIGURATION, revision: e.K_REVISION },
     },
   };
 }

@@ -1,4 +1,4 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, type LogEvent, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Database } from './schema.ts';
@@ -16,7 +16,12 @@ export interface DatabaseHandle {
  * One pool per process. Creating it opens nothing: the first query connects, so a function that scales from
  * zero pays for the database only when a request needs it.
  */
-export function createDatabase(config: Config, onPoolError?: (error: Error) => void): DatabaseHandle {
+export function createDatabase(
+  config: Config,
+  onPoolError?: (error: Error) => void,
+  /** Called after every statement (tracing draws a span from it); unset, Kysely does no bookkeeping. */
+  onQuery?: (event: LogEvent) => void,
+): DatabaseHandle {
   if (!config.database.url) throw new Error('DATABASE_URL is not set');
   const pool = new pg.Pool({
     connectionString: config.database.url,
@@ -29,7 +34,10 @@ export function createDatabase(config: Config, onPoolError?: (error: Error) => v
   });
   // An idle client losing its server (failover, restart) emits here; without a listener the process would die.
   pool.on('error', (error) => onPoolError?.(error));
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool }),
+    ...(onQuery && { log: onQuery }),
+  });
   let closed = false;
   return {
     db,

@@ -27,9 +27,41 @@ export interface ItemTable {
   updated_at: UpdatedAt;
 }
 
+/** A stored answer to POST /api/items/ with an Idempotency-Key (see functions/items). */
+export interface IdempotencyKeyTable {
+  user_id: string;
+  key: string;
+  /** SHA-256 (hex) of the request body in canonical form. */
+  request_hash: string;
+  /** Null only inside the transaction that claimed the key; set before it commits. */
+  response_status: number | null;
+  /** A json column: written as JSON text, read back parsed. */
+  response_body: ColumnType<unknown, string | null | undefined, string | null>;
+  created_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** The transactional outbox of CloudEvents (see shared/events). */
+export interface OutboxEventTable {
+  /** bigint: pg returns it as a string. */
+  seq: ColumnType<string, never, never>;
+  id: string;
+  type: string;
+  source: string;
+  subject: string;
+  /** A json column: written as JSON text, read back parsed. */
+  data: ColumnType<unknown, string, never>;
+  occurred_at: ColumnType<Date, Date | string | undefined, never>;
+  attempts: Generated<number>;
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  delivered_at: Date | null;
+  last_error: string | null;
+}
+
 export interface Database {
   user: UserTable;
   item: ItemTable;
+  idempotency_key: IdempotencyKeyTable;
+  outbox_event: OutboxEventTable;
 }
 
 export type UserRow = Selectable<UserTable>;
@@ -38,3 +70,4 @@ export type UserUpdate = Updateable<UserTable>;
 export type ItemRow = Selectable<ItemTable>;
 export type NewItemRow = Insertable<ItemTable>;
 export type ItemUpdate = Updateable<ItemTable>;
+export type OutboxEventRow = Selectable<OutboxEventTable>;

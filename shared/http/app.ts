@@ -8,7 +8,9 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { isDatabaseUnavailable } from '../db/index.ts';
-import { counter, gauge, histogram } from '../telemetry/metrics.ts';
+import { counter, gauge, histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../telemetry/metrics.ts';
+import { inRequestSpan, traceRequests } from '../telemetry/request-tracing.ts';
+import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 import type { AppContext } from './context.ts';
 import { HttpError } from './errors.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
@@ -51,6 +53,16 @@ const requestDuration = histogram<'function' | 'method' | 'route' | 'status'>(
   [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
 );
 
+const coldStarts = counter<'function'>(
+  'function_cold_starts_total',
+  'Processes started for a function (each instance counts 1): its cold starts.',
+);
+const databaseUnavailable = counter<'function'>(
+  'db_unavailable_total',
+  'Requests answered 503 because the database could not be reached, by function.',
+);
+const started = new Set<string>();
+
 export function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string, string> = {}) {
   for (const [name, value] of Object.entries(headers)) reply.header(name, value);
   return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
@@ -75,6 +87,7 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
     );
   }
   if (isDatabaseUnavailable(error)) {
+    databaseUnavailable.inc({ function: request.server.ctx.functionName });
     request.log.error({ err: error }, 'database unavailable');
     return sendProblem(
       reply,
@@ -155,6 +168,18 @@ export async function buildApp(
     },
   });
   app.decorate('ctx', ctx);
+  if (!started.has(ctx.functionName)) {
+    started.add(ctx.functionName);
+    coldStarts.inc({ function: ctx.functionName });
+  }
+  // Before any other hook, so preflights and early rejections get a span and a trace id too.
+  const tracing = options.describe
+    ? undefined
+    : await startTracing({ config: ctx.config, functionName: ctx.functionName, log: ctx.log });
+  if (tracing) {
+    traceRequests(app, tracing);
+    ctx.onClose(() => stopTracing(tracing));
+  }
   gauge<'function' | 'state'>('db_pool_connections', 'Database pool connections by state.', (g) => {
     const pool = ctx.database?.pool;
     g.set({ function: ctx.functionName, state: 'total' }, pool?.totalCount ?? 0);
@@ -233,6 +258,13 @@ export async function buildApp(
   });
 
   if (options.describe) await options.describe(app);
+  else {
+    // For the scraper (a PodMonitor on the pod's port): outside /api, so no Istio route ever exposes it, and
+    // logged only at warn so a scrape every few seconds does not fill the log.
+    app.get('/metrics', { logLevel: 'warn' }, (_request, reply) =>
+      reply.type(PROMETHEUS_CONTENT_TYPE).send(renderMetrics()),
+    );
+  }
 
   for (const fn of functions) {
     await fn.setup?.(app, ctx);
@@ -241,15 +273,16 @@ export async function buildApp(
         method: spec.method,
         url: spec.url,
         config: { spec, function: fn.name },
-        handler: async (request, reply) => {
-          const user = spec.auth ? await spec.auth(ctx, request) : undefined;
-          const { params, query, body } = validateRequest(spec, request);
-          const result = await spec.handler({ body, query, params, user, ctx, request, reply });
-          if (reply.sent) return reply;
-          if (reply.statusCode === 200 && spec.status) reply.code(spec.status);
-          if (result === undefined) return reply.send();
-          return reply.type('application/json; charset=utf-8').send(JSON.stringify(result));
-        },
+        handler: (request, reply) =>
+          inRequestSpan(request, async () => {
+            const user = spec.auth ? await spec.auth(ctx, request) : undefined;
+            const { params, query, body } = validateRequest(spec, request);
+            const result = await spec.handler({ body, query, params, user, ctx, request, reply });
+            if (reply.sent) return reply;
+            if (reply.statusCode === 200 && spec.status) reply.code(spec.status);
+            if (result === undefined) return reply.send();
+            return reply.type('application/json; charset=utf-8').send(JSON.stringify(result));
+          }),
       });
     }
   }

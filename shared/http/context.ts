@@ -3,6 +3,7 @@ import type { Cache } from '../cache/types.ts';
 import type { Config } from '../config.ts';
 import { createDatabase, type DatabaseHandle, type Db } from '../db/index.ts';
 import type { Logger } from '../telemetry/logger.ts';
+import { currentTracing } from '../telemetry/tracing.ts';
 
 type CloseHook = () => Promise<void> | void;
 
@@ -43,13 +44,23 @@ export function createContext(
     config,
     log,
     get db() {
-      database ??= createDatabase(config, (error) =>
-        log.warn({ err: error }, 'idle database connection lost'),
-      );
+      if (!database) {
+        const tracing = currentTracing();
+        database = createDatabase(
+          config,
+          (error) => log.warn({ err: error }, 'idle database connection lost'),
+          tracing && ((event) => tracing.recordQuery(event)),
+        );
+      }
       return database.db;
     },
     get cache() {
-      cache ??= createCache(config, log);
+      if (!cache) {
+        // Every cache call becomes a span when tracing is on, whichever implementation is configured.
+        const tracing = currentTracing();
+        const created = createCache(config, log);
+        cache = tracing ? tracing.traceCache(created) : created;
+      }
       return cache;
     },
     get database() {

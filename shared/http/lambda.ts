@@ -1,6 +1,7 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { loadConfig } from '../config.ts';
 import { createLogger } from '../telemetry/logger.ts';
+import { currentTracing, TRACING_SHUTDOWN_MS } from '../telemetry/tracing.ts';
 import { buildApp, type FunctionDefinition } from './app.ts';
 import { createContext } from './context.ts';
 
@@ -29,6 +30,10 @@ export function lambdaHandler(definition: FunctionDefinition): LambdaHandler {
       proxy = undefined;
       throw error;
     });
-    return (await proxy)(event, context);
+    const response = await (await proxy)(event, context);
+    // Lambda freezes the environment once the handler returns: spans still buffered would wait for the next
+    // invocation, or be lost with the environment. Sent now (bounded), when tracing is on.
+    await currentTracing()?.flush(TRACING_SHUTDOWN_MS);
+    return response;
   };
 }

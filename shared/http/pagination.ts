@@ -3,7 +3,8 @@ import * as v from 'valibot';
 /**
  * The one pagination every list endpoint uses (CONTRACT.md): `skip` (default 0) and `limit` (default 100, at
  * most 1000) in the query, `{ data, count }` in the answer, `count` being every matching row. Generic: users
- * and items (and any later list) share it, so the rules and the 422s cannot drift apart.
+ * and items (and any later list) share it, so the rules and the 422s cannot drift apart. `limit=0` is a valid,
+ * empty page: a cheap way to ask only for the count.
  */
 
 export const DEFAULT_LIMIT = 100;
@@ -23,7 +24,7 @@ const wholeNumber = (min: number, max: number) =>
 
 export const PaginationQuery = v.object({
   skip: v.optional(wholeNumber(0, MAX_SKIP), '0'),
-  limit: v.optional(wholeNumber(1, MAX_LIMIT), String(DEFAULT_LIMIT)),
+  limit: v.optional(wholeNumber(0, MAX_LIMIT), String(DEFAULT_LIMIT)),
 });
 
 export type Pagination = v.InferOutput<typeof PaginationQuery>;

@@ -2,7 +2,15 @@ import * as v from 'valibot';
 
 /** Schema pieces every function shares, so ids, times and bodies fail the same way everywhere. */
 
-export const Uuid = v.pipe(v.string('must be a UUID'), v.uuid('must be a UUID'));
+/**
+ * Lower-cased on the way in: PostgreSQL accepts either case, but cache keys and comparisons in code are plain
+ * strings, and one row must never live under two keys.
+ */
+export const Uuid = v.pipe(
+  v.string('must be a UUID'),
+  v.uuid('must be a UUID'),
+  v.transform((id) => id.toLowerCase()),
+);
 
 /**
  * `{ [name]: uuid }` for a route's `params`: a non-UUID id is a 422 naming `path.<name>` before any query

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { SCHEMAS_DIR } from '../support/schemas.ts';
 
 const reference = resolve('../shared/schemas');
-const copies = readdirSync(SCHEMAS_DIR).filter((f) => f.endsWith('.json'));
+const copies = readdirSync(SCHEMAS_DIR).filter((f) => f.endsWith('.json') || f === 'CONTRACT.md');
 
-describe('vendored schemas', () => {
+describe('vendored reference copies (schemas and the CONTRACT.md the route tests read)', () => {
   it('are all present', () => {
     expect(copies).toEqual(expect.arrayContaining(['github-workflow.schema.json', 'skaffold-v4beta14.json']));
     expect(copies.filter((f) => f.endsWith('.strict.schema.json')).length).toBeGreaterThanOrEqual(14);

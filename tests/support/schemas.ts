@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
 
 /**
  * The JSON Schemas the manifests and workflows are validated against (GitHub workflows, Skaffold, and the
@@ -8,26 +9,27 @@ import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
  * reference folder (tests/schemas/SOURCES.json says where each came from) so that a fresh clone tests offline
  * on its own; tests/ops/schemas.test.ts checks the copies against ../shared/schemas when that folder exists.
  */
-export const SCHEMAS_DIR = resolve(process.env.SCHEMAS_DIR ?? 'tests/schemas');
+export const SCHEMAS_DIR = resolve(import.meta.dirname, '..', 'schemas');
 
+function newAjv(): Ajv {
+  // The CRD schemas are OpenAPI-flavoured: x-kubernetes-* keywords (strict: false) and int32/int64-style formats.
+  const ajv = new Ajv({ strict: false, allErrors: true });
+  addFormats.default(ajv);
+  for (const format of ['int32', 'int64', 'byte', 'double', 'float']) ajv.addFormat(format, true);
+  return ajv;
+}
+
+const ajv = newAjv();
 const validators = new Map<string, ValidateFunction>();
 
-/**
- * A validator for one schema file of SCHEMAS_DIR (draft-07). The CRD schemas are OpenAPI v3 structural
- * schemas: x-kubernetes-* keywords are ignored (strict: false) and their int32/int64 formats are checked here.
- */
+/** A compiled validator for one schema file of SCHEMAS_DIR. */
 export function schemaValidator(file: string): ValidateFunction {
   let validate = validators.get(file);
   if (!validate) {
-    const ajv = new Ajv({ strict: false, allErrors: true });
-    ajv.addFormat('int32', {
-      type: 'number',
-      validate: (n: number) => Number.isInteger(n) && Math.abs(n) < 2 ** 31,
-    });
-    ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
-    ajv.addFormat('byte', /^[A-Za-z0-9+/]*={0,2}$/);
-    ajv.addFormat('date-time', (s: string) => !Number.isNaN(Date.parse(s)));
-    validate = ajv.compile(JSON.parse(readFileSync(resolve(SCHEMAS_DIR, file), 'utf8')));
+    const schema = JSON.parse(readFileSync(resolve(SCHEMAS_DIR, file), 'utf8')) as Record<string, unknown>;
+    // Draft markers vary between sources; ajv's default draft reads all of these schemas.
+    delete schema.$schema;
+    validate = ajv.compile(schema);
     validators.set(file, validate);
   }
   return validate;
