@@ -17,7 +17,13 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
-import { lazyModules, pgNodeOnly } from './tools/bundle/plugins.mjs';
+import {
+  hostRegistryEntry,
+  importFromHost,
+  lazyModules,
+  pgNodeOnly,
+  splitDynamicImports,
+} from './tools/bundle/plugins.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -118,11 +124,11 @@ async function bundle(entry, outdir, extra = {}, entryName = 'index') {
   return result;
 }
 
-function report(name, outdir, file, extras = []) {
+function report(name, outdir, file, extras = [], suffix = '') {
   const kib = (path) => `${(statSync(path).size / 1024).toFixed(1).padStart(8)} KiB`;
   const more = extras.filter((f) => existsSync(join(outdir, f))).map((f) => ` + ${f}`);
   console.log(
-    `${name.padEnd(16)} ${kib(join(outdir, file))}  ${relative(root, join(outdir, file))}${more.join('')}`,
+    `${name.padEnd(16)} ${kib(join(outdir, file))}  ${relative(root, join(outdir, file))}${more.join('')}${suffix}`,
   );
 }
 
@@ -151,27 +157,61 @@ function trainCodeCache(name, outdir) {
 
 /**
  * A function: function.cjs, the launcher as index.mjs, then the code cache. CommonJS because vm.Script (which
- * takes and makes V8 code caches) runs scripts, not ES modules; the launcher gives the ES module face.
+ * takes and makes V8 code caches) runs scripts, not ES modules; the launcher gives the ES module face. What the
+ * function only import()s becomes chunks/<name>.cjs (see splitDynamicImports), built after a first pass has
+ * found them, and before the final pass, which registers the modules they take from the function.
  */
 async function bundleFunction(name) {
   const outdir = join(root, 'dist', 'functions', name);
+  const entry = join(root, 'functions', name, 'index.ts');
   rmSync(outdir, { recursive: true, force: true });
-  await bundle(
-    join(root, 'functions', name, 'index.ts'),
-    outdir,
-    {
-      format: 'cjs',
-      outExtension: { '.js': '.cjs' },
-      // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
-      banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
-      define: { 'import.meta.url': '__importMetaUrl' },
-      plugins: [bcryptNativeAddon(outdir), lazyModules(), pgNodeOnly()],
-    },
-    'function',
-  );
+  const cjs = (plugins) => ({
+    ...common,
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+    // import() must become require() inside a vm.Script (which has no module loader of its own).
+    supported: { 'dynamic-import': false },
+    // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
+    banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__importMetaUrl' },
+    plugins: [lazyModules(), pgNodeOnly(), ...plugins],
+  });
+
+  const chunks = new Map();
+  await esbuild.build({
+    ...cjs([bcryptNativeAddon(outdir), splitDynamicImports(root, chunks)]),
+    entryPoints: [entry],
+    write: false,
+  });
+  const hostModules = new Set();
+  const built = new Set();
+  const chunkBytes = [];
+  const chunkMeta = {};
+  for (let pending = [...chunks]; pending.length > 0; pending = [...chunks].filter(([n]) => !built.has(n))) {
+    for (const [chunk, path] of pending) {
+      built.add(chunk);
+      const result = await esbuild.build({
+        ...cjs([importFromHost(root, path, hostModules), splitDynamicImports(root, chunks, './')]),
+        entryPoints: { [chunk]: path },
+        outdir: join(outdir, 'chunks'),
+      });
+      chunkBytes.push(statSync(join(outdir, 'chunks', `${chunk}.cjs`)).size);
+      chunkMeta[chunk] = result.metafile;
+    }
+  }
+  const result = await esbuild.build({
+    ...cjs([bcryptNativeAddon(outdir), splitDynamicImports(root, new Map())]),
+    stdin: hostRegistryEntry(root, entry, hostModules),
+    outfile: join(outdir, 'function.cjs'),
+  });
+  writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
+  writeFileSync(join(outdir, 'chunks.meta.json'), JSON.stringify(chunkMeta));
   copyFileSync(join(root, 'tools', 'bundle', 'launcher.mjs'), join(outdir, 'index.mjs'));
   await trainCodeCache(name, outdir);
-  report(name, outdir, 'function.cjs', ['index.mjs', 'function.v8cache', 'bcrypt.node']);
+  const lazy = chunkBytes.length
+    ? ` + chunks/ (${chunkBytes.length}, ${(chunkBytes.reduce((a, b) => a + b, 0) / 1024).toFixed(1)} KiB, loaded on use)`
+    : '';
+  report(name, outdir, 'function.cjs', ['index.mjs', 'function.v8cache', 'bcrypt.node'], lazy);
 }
 
 export async function buildAll() {
@@ -184,7 +224,8 @@ export async function buildAll() {
     const outdir = join(root, 'dist', 'tools');
     rmSync(outdir, { recursive: true, force: true });
     builds.push(
-      bundle(join(root, 'tools', 'migrate.ts'), outdir, {}, 'migrate').then(() =>
+      // One file: the migration Job runs once per rollout, so there is no cold start to save by splitting.
+      bundle(join(root, 'tools', 'migrate.ts'), outdir, { splitting: false }, 'migrate').then(() =>
         report('migrate', outdir, 'migrate.mjs', ['bcrypt.node']),
       ),
     );

@@ -111,3 +111,90 @@ export function pgNodeOnly() {
     },
   };
 }
+
+const firstParty = (path, root) => path.startsWith(root) && !/[\\/]node_modules[\\/]/.test(path);
+
+const HOST_MODULES = "Symbol.for('function-set.host-modules')";
+
+/**
+ * CommonJS has no code splitting, so a function's `import()`s of its own code (the OpenTelemetry SDK, the Lambda
+ * adapter) become separate files, chunks/<name>.cjs, required on first use: a cold start never reads them. A
+ * chunk gets the first-party modules it imports from the function that loaded it (registered under the
+ * function's directory, see hostRegistry), so module state such as the metrics registry stays one.
+ * `chunks` collects what to build: chunk name → entry path.
+ */
+export function splitDynamicImports(root, chunks, prefix = './chunks/') {
+  return {
+    name: 'split-dynamic-imports',
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind !== 'dynamic-import' || args.pluginData?.splitting || !firstParty(args.importer, root))
+          return undefined;
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { splitting: true },
+        });
+        if (resolved.errors.length > 0 || resolved.external) return undefined;
+        const name = args.path
+          .replace(/^@/, '')
+          .replace(/\.[cm]?[jt]s$/, '')
+          .replace(/[^\w-]+/g, '-')
+          .replace(/^-+/, '');
+        chunks.set(name, resolved.path);
+        return { path: `${prefix}${name}.cjs`, external: true };
+      });
+    },
+  };
+}
+
+/** In a chunk build: first-party imports come from the host function (see splitDynamicImports). */
+export function importFromHost(root, entry, hostModules) {
+  return {
+    name: 'import-from-host',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, async (args) => {
+        if (args.pluginData?.fromHost || !firstParty(args.importer, root)) return undefined;
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { fromHost: true },
+        });
+        if (resolved.errors.length > 0 || !firstParty(resolved.path, root) || resolved.path === entry)
+          return undefined;
+        if (/\.json$/.test(resolved.path)) return undefined;
+        const key = resolved.path.slice(root.length + 1).replaceAll('\\', '/');
+        hostModules.add(key);
+        return { path: key, namespace: 'host-module' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'host-module' }, (args) => ({
+        contents: `const host = globalThis[${HOST_MODULES}]?.get(require('node:path').dirname(__dirname));
+if (!host?.has(${JSON.stringify(args.path)})) throw new Error('chunk loaded without its function: ${args.path}');
+module.exports = host.get(${JSON.stringify(args.path)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * The function's entry, wrapped: it registers the first-party modules its chunks import (their namespaces) under
+ * the function's directory, then re-exports the function. Keyed by directory, so several bundles imported into
+ * one process (the Lambda tests do) each serve their own chunks.
+ */
+export function hostRegistryEntry(root, entry, hostModules) {
+  const modules = [...hostModules].sort();
+  return {
+    contents: [
+      ...modules.map((key, i) => `import * as m${i} from ${JSON.stringify(`./${key}`)};`),
+      `const registry = (globalThis[${HOST_MODULES}] ??= new Map());`,
+      `registry.set(__dirname, new Map([${modules.map((key, i) => `[${JSON.stringify(key)}, m${i}]`).join(', ')}]));`,
+      `export * from ${JSON.stringify(`./${entry.slice(root.length + 1).replaceAll('\\', '/')}`)};`,
+    ].join('\n'),
+    resolveDir: root,
+    sourcefile: 'function-entry.js',
+    loader: 'js',
+  };
+}
