@@ -19,6 +19,9 @@ else
   src="dist/functions/$fn"
   test -f "$src/index.mjs" || { echo "no $src/index.mjs: is $fn a folder of functions/?" >&2; exit 1; }
   cp "$src/index.mjs" "$src/function.cjs" "$src/function.v8cache" "$out/"
-  if [ -d "$src/chunks" ]; then mkdir -p "$out/chunks" && cp "$src"/chunks/*.cjs "$out/chunks/"; fi
+  if [ -d "$src/chunks" ]; then
+    mkdir -p "$out/chunks"
+    for file in "$src"/chunks/*.cjs "$src"/chunks/*.v8cache; do if [ -f "$file" ]; then cp "$file" "$out/chunks/"; fi; done
+  fi
 fi
 if [ -f "$src/bcrypt.node" ]; then cp "$src/bcrypt.node" "$out/"; fi

@@ -28,6 +28,30 @@ describe.each(functionNames)('the %s bundle', (name) => {
   });
 });
 
+describe('the health bundle with tracing on', () => {
+  it('loads the OpenTelemetry chunk with its code cache too', async () => {
+    const url = pathToFileURL(resolve('dist/functions/health/index.mjs')).href;
+    const port = await freePort();
+    const closed = await freePort();
+    const script = `const m = await import(${JSON.stringify(url)}); await m.main(); console.log(JSON.stringify(m.codeCaches())); process.exit(0);`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: tmpdir(),
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        SECRET_KEY: TEST_SECRET_KEY,
+        LOG_LEVEL: 'silent',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}`,
+      },
+    });
+    expect(JSON.parse(output.trim().split('\n').at(-1)!)).toEqual({
+      'function.cjs': 'accepted',
+      'chunks/tracing-sdk.cjs': 'accepted',
+    });
+  });
+});
+
 describe('a code cache that does not fit this Node binary', () => {
   it('is rejected, said so on stderr, and the function still serves', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fs-code-cache-'));

@@ -1,7 +1,7 @@
 // Build step, run as its own process by esbuild.config.mjs: `node train-code-cache.mjs dist/functions/<name>`.
 // Starts the function through its launcher, sends the requests a cold instance meets first (every route, with
-// and without a token, against a database that refuses connections), then writes the V8 code cache of all the
-// code those requests compiled. V8 compiles functions lazily, so a cache made right after loading would hold
+// and without a token, against a database that refuses connections, with tracing on), then writes the V8 code
+// cache of all the code those requests compiled, for the function and each chunk it loaded. V8 compiles functions lazily, so a cache made right after loading would hold
 // little more than the top level; made after the requests, the first real request compiles (almost) nothing.
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -48,6 +48,8 @@ Object.assign(process.env, {
   // Nothing listens there: database routes take their 503 path, quickly.
   DATABASE_URL: `postgresql://trainer@127.0.0.1:${await freePort()}/trainer`,
   DB_CONNECT_TIMEOUT_MS: '1000',
+  // Tracing on, towards a collector that is not there: the SDK's chunk is loaded and run, so it is cached too.
+  OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
 });
 
 const fn = await import(pathToFileURL(join(dir, 'index.mjs')).href);
