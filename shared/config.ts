@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
 
@@ -36,6 +37,8 @@ export interface Config {
   };
   firstSuperuser: { email: string; password: string | undefined };
   corsOrigins: string[];
+  /** Which peers' X-Forwarded-For is believed for the client address (Fastify's `trustProxy`). */
+  trustProxy: boolean | number | string[];
   rateLimit: {
     perAddressPerMinute: number;
     loginPerAccount: number;
@@ -89,6 +92,38 @@ const urlVar = (protocols: string[]) =>
     ),
   );
 
+/**
+ * In the cluster every hop between the client and the pod (load balancer, Istio gateway, Knative activator,
+ * queue-proxy) has a private address and appends to X-Forwarded-For; walking the header from the right past
+ * those hops finds the first public address, which a client cannot forge (what it sends itself sits further
+ * left). Locally a direct public peer is not trusted, so its X-Forwarded-For is ignored.
+ */
+export const DEFAULT_TRUST_PROXY = 'loopback,linklocal,uniquelocal';
+const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/** "true", "false", a hop count, or a comma list of addresses, CIDR ranges and named ranges. */
+export function parseTrustProxy(raw: string): boolean | number | string[] | string {
+  const text = raw.trim().toLowerCase();
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  if (/^\d+$/.test(text)) return Number(text);
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  if (entries.length === 0) return 'must be true, false, a hop count or a list of addresses/CIDR ranges';
+  for (const entry of entries) {
+    if (NAMED_RANGES.has(entry)) continue;
+    const [address = '', bits, ...rest] = entry.split('/');
+    const family = isIP(address);
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || rest.length > 0)
+      return `"${entry}" is not an address, a CIDR range or one of loopback, linklocal, uniquelocal`;
+  }
+  return entries;
+}
+
 const envSchema = v.object({
   ENVIRONMENT: v.optional(v.picklist(['development', 'staging', 'production']), 'development'),
   PORT: v.optional(intVar(1, 65535), '8080'),
@@ -125,6 +160,7 @@ const envSchema = v.object({
   ),
   BACKEND_CORS_ORIGINS: v.optional(v.string(), '["http://localhost"]'),
   RATE_LIMIT_PER_MINUTE: v.optional(intVar(0, 1_000_000), '1200'),
+  TRUST_PROXY: v.optional(v.string(), DEFAULT_TRUST_PROXY),
   LOGIN_RATE_LIMIT_PER_ACCOUNT: v.optional(intVar(1, 10_000), '5'),
   LOGIN_RATE_LIMIT_PER_ADDRESS: v.optional(intVar(1, 100_000), '20'),
   LOGIN_RATE_LIMIT_WINDOW_SECONDS: v.optional(intVar(1, 86_400), '900'),
@@ -273,6 +309,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const origins = parseOrigins(cleaned.BACKEND_CORS_ORIGINS ?? '["http://localhost"]');
   if (typeof origins === 'string') problems.push(`BACKEND_CORS_ORIGINS: ${origins}`);
+  const trustProxy = parseTrustProxy(cleaned.TRUST_PROXY ?? DEFAULT_TRUST_PROXY);
+  if (typeof trustProxy === 'string') problems.push(`TRUST_PROXY: ${trustProxy}`);
   const environment = (cleaned.ENVIRONMENT ?? 'development') as Environment;
   if (environment === 'production') {
     if (!cleaned.SECRET_KEY) problems.push('SECRET_KEY: required when ENVIRONMENT=production');
@@ -296,7 +334,8 @@ export function loadConfig(env: Env = process.env): Config {
     problems.length > 0 ||
     !parsed.success ||
     typeof origins === 'string' ||
-    typeof resourceAttributes === 'string'
+    typeof resourceAttributes === 'string' ||
+    typeof trustProxy === 'string'
   )
     throw new ConfigError(problems);
 
@@ -333,6 +372,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     firstSuperuser: { email: e.FIRST_SUPERUSER_EMAIL.toLowerCase(), password: e.FIRST_SUPERUSER_PASSWORD },
     corsOrigins: origins,
+    trustProxy,
     rateLimit: {
       perAddressPerMinute: e.RATE_LIMIT_PER_MINUTE,
       loginPerAccount: e.LOGIN_RATE_LIMIT_PER_ACCOUNT,

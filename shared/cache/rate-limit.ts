@@ -2,7 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { AppContext } from '../http/context.ts';
 import { serviceUnavailable, tooManyRequests } from '../http/errors.ts';
 import { cacheKeys } from './keys.ts';
-import { CacheUnavailableError } from './types.ts';
+import { CacheUnavailableError, type CounterState } from './types.ts';
 
 /**
  * Fixed-window counters in the cache, so that with Upstash configured every instance counts together.
@@ -10,50 +10,56 @@ import { CacheUnavailableError } from './types.ts';
  * down); the per-address limit on other routes fails open (a cache outage must not become an API outage).
  */
 
-export interface WindowCount {
-  count: number;
-  retryAfterSeconds: number;
-}
+/** Routes that are never limited: probes and scrapes must keep working whatever a client does. */
+export const UNLIMITED_ROUTES: ReadonlySet<string> = new Set(['/api/health/live', '/api/metrics']);
 
-async function count(
-  ctx: AppContext,
-  scope: string,
-  subject: string,
-  windowSeconds: number,
-): Promise<WindowCount> {
-  const { count, ttlSeconds } = await ctx.cache.increment(cacheKeys.rate(scope, subject), windowSeconds);
-  return { count, retryAfterSeconds: ttlSeconds > 0 ? ttlSeconds : windowSeconds };
-}
+const ADDRESS_WINDOW_SECONDS = 60;
 
-async function peek(ctx: AppContext, scope: string, subject: string): Promise<number> {
-  return (await ctx.cache.get<number>(cacheKeys.rate(scope, subject))) ?? 0;
-}
+/** Emails compare case-insensitively (CONTRACT), so "A@x.io" and "a@x.io" share one counter. */
+const accountSubject = (email: string) => email.trim().toLowerCase();
 
-/** Throws 429 when this account or this address has failed too many logins in the current window. */
-export async function assertLoginAllowed(ctx: AppContext, email: string, address: string): Promise<void> {
-  const { loginPerAccount, loginPerAddress, loginWindowSeconds } = ctx.config.rateLimit;
-  const [account, client] = await Promise.all([
-    peek(ctx, 'login-account', email),
-    peek(ctx, 'login-address', address),
-  ]);
-  if (account >= loginPerAccount || client >= loginPerAddress) {
-    throw tooManyRequests(loginWindowSeconds, 'Too many failed logins; try again later.');
-  }
-}
+const loginUnavailable = () => serviceUnavailable('Login is temporarily unavailable; try again shortly.', 5);
 
-/** Counts a failed login against the account and the address; fails closed when the cache cannot count. */
-export async function recordLoginFailure(ctx: AppContext, email: string, address: string): Promise<void> {
-  const window = ctx.config.rateLimit.loginWindowSeconds;
+/** Runs a counter operation, turning "the cache cannot count" into a 503: login fails closed. */
+async function closed<T>(operation: () => Promise<T>): Promise<T> {
   try {
-    await Promise.all([
-      count(ctx, 'login-account', email, window),
-      count(ctx, 'login-address', address, window),
-    ]);
+    return await operation();
   } catch (error) {
-    if (error instanceof CacheUnavailableError)
-      throw serviceUnavailable('Login is temporarily unavailable.', 5);
+    if (error instanceof CacheUnavailableError) throw loginUnavailable();
     throw error;
   }
+}
+
+/**
+ * Throws 429 (Retry-After: what is left of the window) when this account or this address has failed too many
+ * logins, and 503 when the counters cannot be read.
+ */
+export async function assertLoginAllowed(ctx: AppContext, email: string, address: string): Promise<void> {
+  const { loginPerAccount, loginPerAddress, loginWindowSeconds } = ctx.config.rateLimit;
+  const [account, client] = await closed(() =>
+    Promise.all([
+      ctx.cache.peekCounter(cacheKeys.rate('login-account', accountSubject(email))),
+      ctx.cache.peekCounter(cacheKeys.rate('login-address', address)),
+    ]),
+  );
+  const blocked: CounterState[] = [];
+  if (account.count >= loginPerAccount) blocked.push(account);
+  if (client.count >= loginPerAddress) blocked.push(client);
+  if (blocked.length > 0) {
+    const wait = Math.max(...blocked.map((c) => (c.ttlSeconds > 0 ? c.ttlSeconds : loginWindowSeconds)));
+    throw tooManyRequests(wait, 'Too many failed logins; try again later.');
+  }
+}
+
+/** Counts a failed login against the account and the address; 503 when the cache cannot count. */
+export async function recordLoginFailure(ctx: AppContext, email: string, address: string): Promise<void> {
+  const window = ctx.config.rateLimit.loginWindowSeconds;
+  await closed(() =>
+    Promise.all([
+      ctx.cache.increment(cacheKeys.rate('login-account', accountSubject(email)), window),
+      ctx.cache.increment(cacheKeys.rate('login-address', address), window),
+    ]),
+  );
 }
 
 /**
@@ -61,19 +67,19 @@ export async function recordLoginFailure(ctx: AppContext, email: string, address
  * afresh. The per-address count stays: an attacker must not reset it by logging in to an account of their own.
  */
 export async function clearLoginFailures(ctx: AppContext, email: string): Promise<void> {
-  await ctx.cache.delete(cacheKeys.rate('login-account', email));
+  await ctx.cache.delete(cacheKeys.rate('login-account', accountSubject(email)));
 }
 
-/** The per-address limit on every route; fails open when the cache is down. */
+/** The per-address limit on every route (RATE_LIMIT_PER_MINUTE, 0 = off); fails open when the cache is down. */
 export async function enforceAddressLimit(ctx: AppContext, request: FastifyRequest): Promise<void> {
   const limit = ctx.config.rateLimit.perAddressPerMinute;
   if (limit <= 0) return;
-  let window: WindowCount;
+  let window: CounterState;
   try {
-    window = await count(ctx, 'address', request.ip, 60);
+    window = await ctx.cache.increment(cacheKeys.rate('address', request.ip), ADDRESS_WINDOW_SECONDS);
   } catch (error) {
     if (error instanceof CacheUnavailableError) return;
     throw error;
   }
-  if (window.count > limit) throw tooManyRequests(window.retryAfterSeconds);
+  if (window.count > limit) throw tooManyRequests(window.ttlSeconds);
 }

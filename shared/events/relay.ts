@@ -2,6 +2,7 @@ import type { Db } from '../db/index.ts';
 import type { OutboxEventRow } from '../db/schema.ts';
 import type { Logger } from '../telemetry/logger.ts';
 import { counter, gauge } from '../telemetry/metrics.ts';
+import { injectTraceHeaders, withSpan } from '../telemetry/tracing.ts';
 import { toBinaryMessage } from './cloudevent.ts';
 import {
   claimDueEvents,
@@ -157,30 +158,49 @@ export class OutboxRelay {
     return events.length === BATCH_SIZE ? 'more' : 'done';
   }
 
-  /** undefined when the sink accepted the event (2xx); otherwise why not. */
-  private async send(event: OutboxEventRow): Promise<string | undefined> {
-    const message = toBinaryMessage({
-      id: event.id,
-      type: event.type,
-      source: event.source,
-      subject: event.subject,
-      time: event.occurred_at.toISOString(),
-      data: event.data,
-    });
-    try {
-      const response = await fetch(this.options.sink, {
-        method: 'POST',
-        headers: message.headers,
-        body: message.body,
-        signal: AbortSignal.any([AbortSignal.timeout(SEND_TIMEOUT_MS), this.shutdown.signal]),
-      });
-      // Read (bounded by the same signal) so the connection can be reused.
-      await response.arrayBuffer();
-      return response.ok ? undefined : `the sink answered ${response.status}`;
-    } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code;
-      return `${(error as Error).name}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`;
-    }
+  /** undefined when the sink accepted the event (2xx); otherwise why not. One producer span per attempt. */
+  private send(event: OutboxEventRow): Promise<string | undefined> {
+    const attributes = {
+      'messaging.system': 'cloudevents',
+      'messaging.operation.type': 'send',
+      'messaging.destination.name': this.options.sink,
+      'cloudevents.event_id': event.id,
+      'cloudevents.event_type': event.type,
+      'cloudevents.event_subject': event.subject,
+    };
+    return withSpan(
+      `send ${event.type}`,
+      attributes,
+      async (span) => {
+        const message = toBinaryMessage({
+          id: event.id,
+          type: event.type,
+          source: event.source,
+          subject: event.subject,
+          time: event.occurred_at.toISOString(),
+          data: event.data,
+        });
+        let failure: string | undefined;
+        try {
+          const response = await fetch(this.options.sink, {
+            method: 'POST',
+            headers: injectTraceHeaders({ ...message.headers }),
+            body: message.body,
+            signal: AbortSignal.any([AbortSignal.timeout(SEND_TIMEOUT_MS), this.shutdown.signal]),
+          });
+          // Read (bounded by the same signal) so the connection can be reused.
+          await response.arrayBuffer();
+          span.setAttribute('http.response.status_code', response.status);
+          failure = response.ok ? undefined : `the sink answered ${response.status}`;
+        } catch (error) {
+          const cause = (error as { cause?: { code?: string } }).cause?.code;
+          failure = `${(error as Error).name}: ${(error as Error).message}${cause ? ` (${cause})` : ''}`;
+        }
+        if (failure) span.setStatus({ code: 2, message: failure });
+        return failure;
+      },
+      { kind: 'producer' },
+    );
   }
 
   private async scheduleNext(): Promise<void> {

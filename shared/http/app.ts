@@ -7,6 +7,8 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify';
+import { enforceAddressLimit, UNLIMITED_ROUTES } from '../cache/rate-limit.ts';
+import type { Config } from '../config.ts';
 import { isDatabaseUnavailable } from '../db/index.ts';
 import { counter, gauge, histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../telemetry/metrics.ts';
 import { inRequestSpan, traceRequests } from '../telemetry/request-tracing.ts';
@@ -134,6 +136,11 @@ function routeMatcher() {
   };
 }
 
+/** Fastify's types leave out the hop-count form, so say it the way proxy-addr means it: the nearest n hops. */
+function trustProxyOption(setting: Config['trustProxy']) {
+  return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
+}
+
 export interface BuildAppOptions {
   /** Set by the OpenAPI build: routes are registered for description only and never served. */
   describe?: (app: FastifyInstance) => void | Promise<void>;
@@ -154,6 +161,8 @@ export async function buildApp(
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
     },
     bodyLimit: BODY_LIMIT_BYTES,
+    // request.ip is the client behind Istio/Knative (X-Forwarded-For from trusted hops only): TRUST_PROXY.
+    trustProxy: trustProxyOption(ctx.config.trustProxy),
     // Long ids reach validation and get a 422 naming the field, rather than a bare router 404.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
     return503OnClosing: true,
@@ -196,6 +205,14 @@ export async function buildApp(
     exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate', 'location'],
     maxAge: 600,
   });
+
+  if (ctx.config.rateLimit.perAddressPerMinute > 0) {
+    // Hooks run in the order registered, so CORS (above) has already run and a browser can read the 429.
+    app.addHook('onRequest', async (request) => {
+      if (UNLIMITED_ROUTES.has(request.routeOptions.url ?? '')) return;
+      await enforceAddressLimit(ctx, request);
+    });
+  }
 
   const matcher = routeMatcher();
   app.addHook('onRoute', (route) => {

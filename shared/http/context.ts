@@ -58,7 +58,7 @@ export function createContext(
       if (!cache) {
         // Every cache call becomes a span when tracing is on, whichever implementation is configured.
         const tracing = currentTracing();
-        const created = createCache(config, log);
+        const created = createCache(config, log, functionName);
         cache = tracing ? tracing.traceCache(created) : created;
       }
       return cache;

@@ -10,7 +10,7 @@ import {
   firstMatchingRoute,
   type VirtualServiceSpec,
 } from './support/istio.ts';
-import { type Manifest, render, repoRoot } from './support/manifests.ts';
+import { type Manifest, render } from './support/manifests.ts';
 
 const LOCAL_GATEWAY = 'knative-local-gateway.istio-system.svc.cluster.local';
 const USER_ID = '0b7c6f3e-1d2a-4c5b-9e8f-7a6b5c4d3e2f';

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -14,6 +15,8 @@ declare module 'vitest' {
     databaseUrl: string;
     /** The embedded server's data dir, or '' when the tests use DATABASE_URL. */
     embeddedDataDir: string;
+    /** Whether a Redis answers on REDIS_URL (default 127.0.0.1:6379); see redis-available.ts. */
+    redisAvailable: boolean;
   }
 }
 
@@ -21,7 +24,23 @@ declare module 'vitest' {
  * Once per run: build the bundles (the e2e tests run them as processes), then give the run a database of its
  * own: a fresh one on DATABASE_URL's server when that is set, or an embedded PostgreSQL otherwise.
  */
+/** True when something accepts TCP connections at REDIS_URL's host and port within half a second. */
+function redisReachable(): Promise<boolean> {
+  const url = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  return new Promise((resolve) => {
+    const socket = connect({ host: url.hostname, port: Number(url.port || 6379) });
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
 export default async function setup(project: TestProject) {
+  project.provide('redisAvailable', await redisReachable());
   await buildAll();
   const name = `test_${Date.now()}_${process.pid}`;
   let databaseUrl: string;
