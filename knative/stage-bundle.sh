@@ -2,7 +2,8 @@
 # Copies what one image ships into OUTDIR: the built bundle folder (dist/, from `node esbuild.config.mjs --only=...`):
 # the entry (the launcher index.mjs, function.cjs and its V8 code cache), its lazily loaded chunks/ (with theirs) and
 # its native addon when it has one; no source maps, no metafiles. The code caches are accepted only by the Node
-# binary that made them: build with the runtime image's Node version (another one still runs, compiling from source). Used by knative/Dockerfile, and by
+# binary that made them: build with the runtime image's Node version (another one still runs, compiling from source).
+# Used by knative/Dockerfile, and by
 # tests/deploy/image.test.ts, which runs the staged files alone as the container would.
 #   knative/stage-bundle.sh <function>|migrate OUTDIR
 # Every image starts /app/index.mjs; the migrate image's index.mjs only imports migrate.mjs, which the Job runs.
