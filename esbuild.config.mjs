@@ -2,20 +2,31 @@
 // runner. A new folder under functions/ is picked up with no other change.
 //
 //   node esbuild.config.mjs                 build everything
-//   node esbuild.config.mjs --only=items    one function (or "tools", "local")
+//   node esbuild.config.mjs --only=items    one function (or "tools", "local", "openapi")
 //   node esbuild.config.mjs --readable      unminified, to read or profile the output
 //
 // A function's folder holds index.mjs (the launcher: `node index.mjs` serves, `import` gives the Lambda
 // handler), function.cjs (the function itself), function.v8cache (V8's compiled code for it, made here by
-// running the function once) and bcrypt.node where passwords are hashed. The code cache is what makes a cold
-// start cheap: without it V8 parses and compiles the whole bundle before the first request (see
-// tests/bench/RESULTS.md). It is only valid for the Node binary that made it; another one falls back to
-// compiling from source.
-import { spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+// running the function once), chunks/ (what it only import()s) and bcrypt.node where passwords are hashed. The
+// code cache is what makes a cold start cheap: without it V8 parses and compiles the whole bundle before the
+// first request (see tests/bench/RESULTS.md). It is only valid for the Node binary that made it; another one
+// falls back to compiling from source.
+import { execFile, spawn } from 'node:child_process';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
 import {
   hostRegistryEntry,
@@ -94,6 +105,69 @@ function findBcryptAddon(bcryptDir) {
   return match;
 }
 
+/**
+ * The OpenAPI document is generated from every function's routes before the docs bundle is made: the generator
+ * is bundled and run as its own process, and writes dist/openapi.json.
+ */
+async function generateOpenApi() {
+  const outdir = join(root, 'dist', 'openapi');
+  rmSync(outdir, { recursive: true, force: true });
+  await bundle(join(root, 'tools', 'openapi.ts'), outdir, { packages: 'external', plugins: [] }, 'generate');
+  const file = join(root, 'dist', 'openapi.json');
+  // Anything a schema could not express is warned about on stderr: show it with the build's output.
+  const { stderr } = await promisify(execFile)(process.execPath, [join(outdir, 'generate.mjs'), file]);
+  if (stderr) process.stderr.write(stderr);
+  console.log(
+    `${'openapi.json'.padEnd(16)} ${(readFileSync(file).length / 1024).toFixed(1).padStart(8)} KiB  dist/openapi.json`,
+  );
+  return readFileSync(file, 'utf8');
+}
+
+/**
+ * Replaces functions/docs/document.ts with the generated document, so the docs bundle serves it as it is and
+ * never imports the other functions (their code, bcrypt, ...) to build it.
+ */
+function embedOpenApiDocument(documentText) {
+  return {
+    name: 'embed-openapi-document',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]functions[\\/]docs[\\/]document\.ts$/ }, async () => {
+        const json = JSON.stringify(JSON.parse(await documentText));
+        return {
+          contents: `const document = ${JSON.stringify(json)};\nexport async function loadOpenApiDocument() { return document; }\n`,
+          loader: 'js',
+        };
+      });
+    },
+  };
+}
+
+/**
+ * Copies the files the docs pages load (functions/docs/assets.json) beside a bundle, applying their `replace`
+ * rules as functions/docs/assets.ts does when it runs from source, each with a gzipped twin.
+ */
+function copyDocsAssets(outdir) {
+  const docs = join(root, 'functions', 'docs');
+  const manifest = JSON.parse(readFileSync(join(docs, 'assets.json'), 'utf8'));
+  mkdirSync(join(outdir, 'assets'), { recursive: true });
+  for (const [name, source] of Object.entries(manifest)) {
+    const from = source.from.startsWith('./') ? join(docs, source.from) : require.resolve(source.from);
+    let body = readFileSync(from);
+    if (source.replace) {
+      let text = body.toString('utf8');
+      for (const [pattern, replacement] of Object.entries(source.replace)) {
+        if (!text.includes(pattern))
+          throw new Error(`${name}: "${pattern}" is gone; update functions/docs/assets.json`);
+        text = text.replaceAll(pattern, replacement);
+      }
+      body = Buffer.from(text);
+    }
+    const target = join(outdir, 'assets', name);
+    writeFileSync(target, body);
+    if (!name.endsWith('.png')) writeFileSync(`${target}.gz`, gzipSync(body, { level: 9 }));
+  }
+}
+
 const common = {
   bundle: true,
   platform: 'node',
@@ -163,10 +237,11 @@ function trainCodeCache(name, outdir) {
  * function only import()s becomes chunks/<name>.cjs (see splitDynamicImports), built after a first pass has
  * found them, and before the final pass, which registers the modules they take from the function.
  */
-async function bundleFunction(name) {
+async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
   const outdir = join(root, 'dist', 'functions', name);
   const entry = join(root, 'functions', name, 'index.ts');
   rmSync(outdir, { recursive: true, force: true });
+  const extraPlugins = plugins;
   const cjs = (plugins) => ({
     ...common,
     format: 'cjs',
@@ -176,7 +251,7 @@ async function bundleFunction(name) {
     // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
     banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
     define: { 'import.meta.url': '__importMetaUrl' },
-    plugins: [lazyModules(), pgNodeOnly(), ...plugins],
+    plugins: [lazyModules(), pgNodeOnly(), ...plugins, ...extraPlugins],
   });
 
   const chunks = new Map();
@@ -209,6 +284,7 @@ async function bundleFunction(name) {
   writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
   writeFileSync(join(outdir, 'chunks.meta.json'), JSON.stringify(chunkMeta));
   copyFileSync(join(root, 'tools', 'bundle', 'launcher.mjs'), join(outdir, 'index.mjs'));
+  beforeTraining?.(outdir);
   await trainCodeCache(name, outdir);
   const lazy = chunkBytes.length
     ? ` + chunks/ (${chunkBytes.length}, ${(chunkBytes.reduce((a, b) => a + b, 0) / 1024).toFixed(1)} KiB, loaded on use)`
@@ -218,8 +294,22 @@ async function bundleFunction(name) {
 
 export async function buildAll() {
   const builds = [];
+  const wanted = (name) => !only || only === name;
+  const buildsDocs = functionNames.includes('docs') && (wanted('docs') || only === 'functions');
+  const documentText = buildsDocs || wanted('local') || only === 'openapi' ? generateOpenApi() : undefined;
+  if (documentText) builds.push(documentText);
   for (const name of functionNames) {
     if (only && only !== name && only !== 'functions') continue;
+    if (name === 'docs') {
+      // The docs pages serve the generated document and their assets from the first request on (and training).
+      builds.push(
+        bundleFunction(name, {
+          plugins: [embedOpenApiDocument(documentText)],
+          beforeTraining: (outdir) => copyDocsAssets(outdir),
+        }),
+      );
+      continue;
+    }
     builds.push(bundleFunction(name));
   }
   if (!only || only === 'tools') {
@@ -241,10 +331,13 @@ export async function buildAll() {
         join(root, 'dist', 'local'),
         {
           packages: 'external',
-          plugins: [],
+          plugins: [embedOpenApiDocument(documentText)],
         },
         'start',
-      ).then(() => report('local', join(root, 'dist', 'local'), 'start.mjs')),
+      ).then(() => {
+        copyDocsAssets(join(root, 'dist', 'local'));
+        report('local', join(root, 'dist', 'local'), 'start.mjs');
+      }),
     );
   }
   await Promise.all(builds);

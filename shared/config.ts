@@ -198,6 +198,16 @@ const envSchema = v.object({
   K_REVISION: v.optional(v.string()),
 });
 
+/** Every variable the configuration reads (tests check that README.md and .env.example document each one). */
+export const CONFIG_VARIABLES = [
+  ...Object.keys(envSchema.entries),
+  'POSTGRES_SERVER',
+  'POSTGRES_PORT',
+  'POSTGRES_USER',
+  'POSTGRES_PASSWORD',
+  'POSTGRES_DB',
+];
+
 /** Accepts a JSON list or a comma list, as the seed's BACKEND_CORS_ORIGINS did. */
 export function parseOrigins(raw: string): string[] | string {
   const text = raw.trim();

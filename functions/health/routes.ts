@@ -51,7 +51,13 @@ const metrics = defineRoute({
   description:
     'Prometheus text exposition of this process: requests, latency, pool, cache, events, cold starts.',
   tags: ['health'],
-  responses: { 200: { description: 'Prometheus text format 0.0.4.', schema: v.string() } },
+  responses: {
+    200: {
+      description: 'Prometheus text format 0.0.4.',
+      schema: v.string(),
+      mediaTypes: ['text/plain; version=0.0.4'],
+    },
+  },
   async handler({ reply }) {
     return reply.type(PROMETHEUS_CONTENT_TYPE).send(renderMetrics());
   },

@@ -33,6 +33,8 @@ export interface ResponseSpec {
   description: string;
   /** Omitted for responses without a body (204). */
   schema?: Schema;
+  /** Media types the body comes in; JSON unless listed (the OpenAPI document shows them). */
+  mediaTypes?: string[];
   headers?: Record<string, { description: string; schema: { type: string } }>;
 }
 
