@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import cors from '@fastify/cors';
 import Fastify, {
   type FastifyBaseLogger,
@@ -17,6 +16,7 @@ import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 import type { AppContext } from './context.ts';
 import { HttpError } from './errors.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
+import { newRequestId } from './request-id.ts';
 import { type AnyRoute, validateRequest } from './route.ts';
 import { applySecurityHeaders } from './security-headers.ts';
 
@@ -158,7 +158,7 @@ export async function buildApp(
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
     },
     bodyLimit: BODY_LIMIT_BYTES,
     // request.ip is the client behind Istio/Knative (X-Forwarded-For from trusted hops only): TRUST_PROXY.
