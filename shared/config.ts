@@ -338,9 +338,12 @@ export function loadConfig(env: Env = process.env): Config {
     problems.push(`OTEL_RESOURCE_ATTRIBUTES: ${resourceAttributes}`);
   if (Boolean(cleaned.UPSTASH_REDIS_REST_URL) !== Boolean(cleaned.UPSTASH_REDIS_REST_TOKEN))
     problems.push('UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither');
+  // Arrows, not the functions themselves: bundles load node:crypto on first use, and most configs have no key.
   for (const problem of [
-    jwtKeyProblem('JWT_PRIVATE_KEY', pem(cleaned.JWT_PRIVATE_KEY), 'PRIVATE KEY', createPrivateKey),
-    jwtKeyProblem('JWT_PUBLIC_KEY', pem(cleaned.JWT_PUBLIC_KEY), 'PUBLIC KEY', createPublicKey),
+    jwtKeyProblem('JWT_PRIVATE_KEY', pem(cleaned.JWT_PRIVATE_KEY), 'PRIVATE KEY', (key) =>
+      createPrivateKey(key),
+    ),
+    jwtKeyProblem('JWT_PUBLIC_KEY', pem(cleaned.JWT_PUBLIC_KEY), 'PUBLIC KEY', (key) => createPublicKey(key)),
   ])
     if (problem) problems.push(problem);
   if (

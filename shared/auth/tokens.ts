@@ -12,8 +12,8 @@ type Algorithm = 'HS256' | 'EdDSA' | 'RS256';
 
 interface TokenKeys {
   alg: Algorithm;
-  signKey: KeyObject | Uint8Array | undefined;
-  verifyKey: KeyObject | Uint8Array;
+  signKey: KeyObject | CryptoKey | undefined;
+  verifyKey: KeyObject | CryptoKey;
   kid: string | undefined;
   publicJwk: JWK | undefined;
 }
@@ -56,7 +56,15 @@ async function makeKeys(config: Config): Promise<TokenKeys> {
       publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
     };
   }
-  const secret = new TextEncoder().encode(secretKey);
+  // Imported once: given raw bytes, jose imports a WebCrypto key on every sign and verify, which was the largest
+  // cost of an authenticated request (tests/bench/RESULTS.md).
+  const secret = await crypto.subtle.importKey(
+    'raw',
+    new TextEncoder().encode(secretKey),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign', 'verify'],
+  );
   return { alg: 'HS256', signKey: secret, verifyKey: secret, kid: undefined, publicJwk: undefined };
 }
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import cors from '@fastify/cors';
@@ -19,6 +18,7 @@ import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 import type { AppContext } from './context.ts';
 import { HttpError, serviceUnavailable } from './errors.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
+import { newRequestId } from './request-id.ts';
 import { type AnyRoute, validateRequest } from './route.ts';
 import { applySecurityHeaders } from './security-headers.ts';
 
@@ -146,7 +146,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex) {
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${randomUUID()}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${newRequestId()}\r\n` +
         `Connection: close\r\n\r\n${body}`,
     );
   }
@@ -195,7 +195,7 @@ export async function buildApp(
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
     },
     bodyLimit: BODY_LIMIT_BYTES,
     // request.ip is the client behind Istio/Knative (X-Forwarded-For from trusted hops only): TRUST_PROXY.

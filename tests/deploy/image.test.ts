@@ -42,7 +42,7 @@ const containerEnv = (extra: Record<string, string>) => ({
 /** Files below `dir` (relative, sorted), leaving out what an image never ships: source maps and metafiles. */
 function shippedFiles(dir: string): string[] {
   return (readdirSync(dir, { recursive: true, withFileTypes: true }) as Dirent[])
-    .filter((entry) => entry.isFile() && !entry.name.endsWith('.map') && entry.name !== 'meta.json')
+    .filter((entry) => entry.isFile() && !entry.name.endsWith('.map') && !entry.name.endsWith('meta.json'))
     .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
     .sort();
 }

@@ -4,9 +4,7 @@ import { mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
-import { functionNames } from '../../esbuild.config.mjs';
 import { freePort } from '../../local/embedded-postgres.ts';
-import { allFunctions } from '../../local/functions.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fs-local-start-'));
 afterAll(() => {
@@ -21,10 +19,6 @@ function postgresProcessesUsing(dir: string): string[] {
 }
 
 describe('npm start (dist/local/start.mjs)', () => {
-  it('serves every function folder', () => {
-    expect(allFunctions.map((f) => f.name).sort()).toEqual([...functionNames].sort());
-  });
-
   it('starts an embedded database, serves the API, and leaves nothing behind on Ctrl-C', async () => {
     const port = await freePort();
     const env: Record<string, string | undefined> = { ...process.env, PORT: String(port), DATA_DIR: dataDir };

@@ -136,8 +136,8 @@ describe('health bundle with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
 
 describe('health bundle without an endpoint', () => {
   it('holds no OpenTelemetry SDK or gRPC code in what a cold start loads', () => {
-    // Walk the entry's static imports in the build's metafile: the SDK and the exporter may only be reached
-    // through import(), which esbuild puts in chunks a cold start never reads.
+    // Walk the function's static imports in the build's metafile: the SDK and the exporter may only be reached
+    // through import(), which the build puts in chunks/ that a cold start never reads.
     const meta = JSON.parse(readFileSync('dist/functions/health/meta.json', 'utf8')) as {
       outputs: Record<string, { imports: { path: string; kind: string }[]; inputs: Record<string, unknown> }>;
     };
@@ -148,7 +148,7 @@ describe('health bundle without an endpoint', () => {
       for (const imported of meta.outputs[output].imports)
         if (imported.kind === 'import-statement') visit(imported.path);
     };
-    visit('dist/functions/health/index.mjs');
+    visit('dist/functions/health/function.cjs');
     const loaded = [...seen].flatMap((output) => Object.keys(meta.outputs[output]?.inputs ?? {}));
     expect(loaded.some((input) => input.includes('shared/http/app.ts'))).toBe(true);
     expect(loaded.filter((input) => /@opentelemetry|@grpc|protobufjs/.test(input))).toEqual([]);

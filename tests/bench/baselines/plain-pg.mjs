@@ -1,0 +1,31 @@
+// Throughput baseline: Fastify running the SQL of functions/items/repository.ts with plain pg (a pool of the same
+// size), without auth, validation, cache, logging or Kysely: what the items function costs on top of its queries.
+import Fastify from 'fastify';
+import pg from 'pg';
+
+const pool = new pg.Pool({
+  connectionString: process.env.DATABASE_URL,
+  max: Number(process.env.DB_POOL_MAX ?? 5),
+});
+const app = Fastify();
+
+app.get('/items/:id', async (request, reply) => {
+  const { rows } = await pool.query('select * from "item" where "id" = $1', [request.params.id]);
+  if (rows.length === 0) return reply.code(404).send({ detail: 'not found' });
+  return rows[0];
+});
+
+app.get('/items/', async (request) => {
+  const owner = request.query.owner;
+  const limit = Number(request.query.limit ?? 100);
+  const [page, total] = await Promise.all([
+    pool.query(
+      'select * from "item" where "owner_id" = $1 order by "created_at" desc, "id" offset $2 limit $3',
+      [owner, 0, limit],
+    ),
+    pool.query('select count(*) as "count" from "item" where "owner_id" = $1', [owner]),
+  ]);
+  return { data: page.rows, count: Number(total.rows[0].count) };
+});
+
+await app.listen({ host: '0.0.0.0', port: Number(process.env.PORT) });

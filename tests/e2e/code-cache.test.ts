@@ -1,0 +1,94 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { functionNames } from '../../esbuild.config.mjs';
+import { freePort } from '../../local/embedded-postgres.ts';
+import { TEST_SECRET_KEY } from '../support/app.ts';
+
+// Each bundle's launcher compiles function.cjs with the V8 code cache the build made by running it
+// (tools/bundle/train-code-cache.mjs). A cache V8 rejects still runs, only slower, so nothing else would notice
+// a build that ships a useless one: this test does.
+
+function codeCacheOf(dir: string): string {
+  const url = pathToFileURL(join(dir, 'index.mjs')).href;
+  return execFileSync(
+    process.execPath,
+    ['--input-type=module', '-e', `const m = await import(${JSON.stringify(url)}); console.log(m.codeCache)`],
+    { cwd: tmpdir(), encoding: 'utf8', env: { PATH: process.env.PATH } },
+  ).trim();
+}
+
+describe.each(functionNames)('the %s bundle', (name) => {
+  it('is loaded with its code cache, which V8 accepts', () => {
+    expect(codeCacheOf(resolve('dist/functions', name))).toBe('accepted');
+  });
+});
+
+describe('the health bundle with tracing on', () => {
+  it('loads the OpenTelemetry chunk with its code cache too', async () => {
+    const url = pathToFileURL(resolve('dist/functions/health/index.mjs')).href;
+    const port = await freePort();
+    const closed = await freePort();
+    const script = `const m = await import(${JSON.stringify(url)}); await m.main(); console.log(JSON.stringify(m.codeCaches())); process.exit(0);`;
+    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: tmpdir(),
+      encoding: 'utf8',
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        SECRET_KEY: TEST_SECRET_KEY,
+        LOG_LEVEL: 'silent',
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}`,
+      },
+    });
+    expect(JSON.parse(output.trim().split('\n').at(-1)!)).toEqual({
+      'function.cjs': 'accepted',
+      'chunks/tracing-sdk.cjs': 'accepted',
+    });
+  });
+});
+
+describe('a code cache that does not fit this Node binary', () => {
+  it('is rejected, said so on stderr, and the function still serves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fs-code-cache-'));
+    try {
+      cpSync(resolve('dist/functions/health'), dir, { recursive: true });
+      // A cut-short cache fails V8's length check, as one from another V8 version fails its version check.
+      const cache = readFileSync(join(dir, 'function.v8cache'));
+      writeFileSync(join(dir, 'function.v8cache'), cache.subarray(0, cache.length >> 1));
+      expect(codeCacheOf(dir)).toBe('rejected');
+
+      const port = await freePort();
+      const child = spawn(process.execPath, [join(dir, 'index.mjs')], {
+        cwd: tmpdir(),
+        env: { PATH: process.env.PATH, PORT: String(port), SECRET_KEY: TEST_SECRET_KEY, LOG_LEVEL: 'warn' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        stderr += chunk;
+      });
+      try {
+        let status = 0;
+        for (let i = 0; i < 200 && status === 0; i++) {
+          status = await fetch(`http://127.0.0.1:${port}/api/health/live`).then(
+            (r) => r.status,
+            () => 0,
+          );
+          if (status === 0) await new Promise((r) => setTimeout(r, 50));
+        }
+        expect(status).toBe(200);
+        expect(stderr).toContain('code cache rejected');
+      } finally {
+        child.kill('SIGTERM');
+        await once(child, 'exit');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

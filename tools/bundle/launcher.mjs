@@ -1,0 +1,87 @@
+// dist/functions/<name>/index.mjs: loads the function (function.cjs beside it) with the V8 code cache made at
+// build time (function.v8cache), so a cold start deserializes compiled code instead of parsing and compiling
+// a megabyte of JavaScript. The chunks the function loads on demand (chunks/*.cjs: the OpenTelemetry SDK...) are
+// loaded the same way, each with its own cache. Run by node it starts the server; imported (Lambda, tests) it
+// only exports.
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Script } from 'node:vm';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cacheFileOf = (file) => file.replace(/\.cjs$/, '.v8cache');
+
+/** Every script loaded so far, by file: its vm.Script and what became of its cache. */
+const loaded = new Map();
+
+/**
+ * A `require` for code loaded here: relative .cjs files (the chunks) go through loadScript, so they get their
+ * code cache too; anything else (built-ins, bcrypt.node) goes to Node's own require.
+ */
+function requireFor(file) {
+  const nodeRequire = createRequire(file);
+  const required = (id) =>
+    id.startsWith('.') && id.endsWith('.cjs') ? loadScript(resolve(dirname(file), id)) : nodeRequire(id);
+  return Object.assign(required, { resolve: nodeRequire.resolve, cache: nodeRequire.cache });
+}
+
+function loadScript(file) {
+  const known = loaded.get(file);
+  if (known) return known.module.exports;
+  let cachedData;
+  try {
+    cachedData = readFileSync(cacheFileOf(file));
+  } catch {
+    // No cache (a build without training, or a chunk training never loaded): compile from source.
+  }
+  // The CommonJS wrapper on a line of its own, with lineOffset -1, keeps stack-trace positions true to the file.
+  const script = new Script(
+    `(function (exports, require, module, __filename, __dirname) {\n${readFileSync(file, 'utf8')}\n})`,
+    { filename: file, lineOffset: -1, cachedData },
+  );
+  const module = { exports: {} };
+  const cache = cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'missing';
+  loaded.set(file, { script, module, cache });
+  script.runInThisContext()(module.exports, requireFor(file), module, file, dirname(file));
+  return module.exports;
+}
+
+const functionFile = join(here, 'function.cjs');
+const fn = loadScript(functionFile);
+
+/**
+ * The function's code cache: "accepted", "rejected" (made by another Node binary or other V8 flags: V8 compiled
+ * from source instead, which is correct but slower) or "missing".
+ */
+export const codeCache = loaded.get(functionFile).cache;
+
+/** The code cache of every script loaded so far, by file name relative to this folder. */
+export function codeCaches() {
+  return Object.fromEntries([...loaded].map(([file, { cache }]) => [file.slice(here.length + 1), cache]));
+}
+
+/** Writes the code cache of everything compiled so far, for each script loaded: the build calls it after warm-up. */
+export function writeCodeCache() {
+  for (const [file, { script }] of loaded) writeFileSync(cacheFileOf(file), script.createCachedData());
+}
+
+export const { handler, definition, main } = fn;
+
+function isProgram() {
+  if (process.env.AWS_LAMBDA_FUNCTION_NAME || !process.argv[1]) return false;
+  try {
+    return realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isProgram()) {
+  if (codeCache === 'rejected') {
+    process.stderr.write(
+      `${functionFile}: code cache rejected (built by another Node binary?); compiled from source\n`,
+    );
+  }
+  await main();
+}

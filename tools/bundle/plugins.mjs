@@ -1,0 +1,200 @@
+// esbuild plugins that keep work out of a function's cold start without touching the code that does it.
+// Each one is measured in tests/bench/RESULTS.md; the e2e tests run the bundles they shape.
+import { readFile } from 'node:fs/promises';
+import { builtinModules, createRequire } from 'node:module';
+import { dirname } from 'node:path';
+
+/**
+ * Modules that are required when their importer loads but used later, if ever. Each becomes a stand-in that
+ * loads the real module on first use (property read, call or `new`), so a cold start never pays for them:
+ * - Node built-ins a bare node:http server does not load: Fastify requires https and http2 for servers we never
+ *   make, pg requires tls and dns for connections made later, sonic-boom and find-my-way require assert,
+ *   shared code imports crypto for work done on demand.
+ * - Fastify's schema compilers (Ajv, fast-json-stringify), loaded when an app is made: our routes validate with
+ *   valibot, so they compile nothing unless a plugin declares a Fastify schema.
+ * - pg, imported by shared/db: the pool is made on first use, so pg loads with the first query.
+ */
+const LAZY_MODULES = [
+  { specifier: /^(node:)?(assert|crypto|dns|http2|https|tls|zlib)$/ },
+  {
+    specifier: /^\.\/(lib\/validator-compiler|lib\/serializer-compiler|standalone)$/,
+    importer: /[\\/]@fastify[\\/]ajv-compiler[\\/]index\.js$/,
+  },
+  { specifier: /^fast-json-stringify$/, importer: /[\\/]@fastify[\\/]fast-json-stringify-compiler[\\/]/ },
+  { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/ },
+];
+
+const isBuiltin = (specifier) => builtinModules.includes(specifier.replace(/^node:/, ''));
+
+/**
+ * The stand-in: a Proxy around a strict function (so a callable or constructible module still is). Property
+ * descriptors are reported configurable because the target does not hold them (a Proxy invariant). The names of
+ * its exports are listed at build time, so an ES import (which esbuild turns into a copy of every export name)
+ * does not load it. `assert(truthy)` passes without loading
+ * node:assert, as it would pass with it; a failing assertion loads it and throws its AssertionError.
+ */
+function exportNames(specifier, resolveDir) {
+  const exports = createRequire(`${resolveDir}/`)(specifier);
+  return Reflect.ownKeys(exports).filter((key) => typeof key === 'string');
+}
+
+function standIn(specifier, resolveDir) {
+  const builtin = isBuiltin(specifier);
+  const names = JSON.stringify(exportNames(specifier, resolveDir));
+  const assert = /^(node:)?assert$/.test(specifier);
+  return `let real;
+const load = () => (real ??= require(${JSON.stringify(builtin ? `node:${specifier.replace(/^node:/, '')}` : specifier)}));
+const names = ${names};
+const target = function lazyModule() { 'use strict'; };
+const passes = (args) => ${assert ? 'args.length > 0 && Boolean(args[0])' : 'false'};
+const ok = (...args) => (passes(args) ? undefined : load().ok(...args));
+module.exports = new Proxy(target, {
+  get: (_, key) => (${assert ? "key === 'ok' ? ok : " : ''}Reflect.get(load(), key)),
+  set: (_, key, value) => Reflect.set(load(), key, value),
+  has: (_, key) => Reflect.has(load(), key),
+  ownKeys: () => [...new Set([...names, 'prototype'])],
+  getOwnPropertyDescriptor: (_, key) => {
+    if (key === 'prototype') return Reflect.getOwnPropertyDescriptor(target, key);
+    return names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined;
+  },
+  apply: (_, self, args) => (passes(args) ? undefined : Reflect.apply(load(), self, args)),
+  construct: (_, args) => Reflect.construct(load(), args),
+});`;
+}
+
+export function lazyModules() {
+  return {
+    name: 'lazy-modules',
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, (args) => {
+        // The stand-in's own require resolves as usual (bundled, or external for a built-in).
+        if (args.namespace === 'lazy-module' || args.kind === 'entry-point') return undefined;
+        const lazy = LAZY_MODULES.some(
+          ({ specifier, importer }) =>
+            specifier.test(args.path) && (!importer || importer.test(args.importer)),
+        );
+        if (!lazy) return undefined;
+        const key = isBuiltin(args.path)
+          ? args.path.replace(/^node:/, '')
+          : `${args.resolveDir}:${args.path}`;
+        return {
+          path: key,
+          namespace: 'lazy-module',
+          pluginData: { specifier: args.path, resolveDir: args.resolveDir },
+        };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (args) => ({
+        contents: standIn(args.pluginData.specifier, args.pluginData.resolveDir),
+        resolveDir: args.pluginData.resolveDir,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * pg decides at load time whether it runs on Cloudflare Workers by constructing a fetch Response, which makes
+ * Node load its whole fetch implementation (undici): the slowest single step of a cold start that touches the
+ * database. Function bundles run on Node only.
+ */
+export function pgNodeOnly() {
+  return {
+    name: 'pg-node-only',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
+        const source = await readFile(args.path, 'utf8');
+        const patched = source.replace('function isCloudflareRuntime() {', '$&\n  return false;');
+        if (patched === source)
+          throw new Error(`pg-node-only: isCloudflareRuntime not found in ${args.path}`);
+        return { contents: patched, loader: 'js', resolveDir: dirname(args.path) };
+      });
+    },
+  };
+}
+
+const firstParty = (path, root) => path.startsWith(root) && !/[\\/]node_modules[\\/]/.test(path);
+
+const HOST_MODULES = "Symbol.for('function-set.host-modules')";
+
+/**
+ * CommonJS has no code splitting, so a function's `import()`s of its own code (the OpenTelemetry SDK, the Lambda
+ * adapter) become separate files, chunks/<name>.cjs, required on first use: a cold start never reads them. A
+ * chunk gets the first-party modules it imports from the function that loaded it (registered under the
+ * function's directory, see hostRegistry), so module state such as the metrics registry stays one.
+ * `chunks` collects what to build: chunk name → entry path.
+ */
+export function splitDynamicImports(root, chunks, prefix = './chunks/') {
+  return {
+    name: 'split-dynamic-imports',
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        if (args.kind !== 'dynamic-import' || args.pluginData?.splitting || !firstParty(args.importer, root))
+          return undefined;
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { splitting: true },
+        });
+        if (resolved.errors.length > 0 || resolved.external) return undefined;
+        const name = args.path
+          .replace(/^@/, '')
+          .replace(/\.[cm]?[jt]s$/, '')
+          .replace(/[^\w-]+/g, '-')
+          .replace(/^-+/, '');
+        chunks.set(name, resolved.path);
+        return { path: `${prefix}${name}.cjs`, external: true };
+      });
+    },
+  };
+}
+
+/** In a chunk build: first-party imports come from the host function (see splitDynamicImports). */
+export function importFromHost(root, entry, hostModules) {
+  return {
+    name: 'import-from-host',
+    setup(build) {
+      build.onResolve({ filter: /^\.\.?\// }, async (args) => {
+        if (args.pluginData?.fromHost || !firstParty(args.importer, root)) return undefined;
+        const resolved = await build.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { fromHost: true },
+        });
+        if (resolved.errors.length > 0 || !firstParty(resolved.path, root) || resolved.path === entry)
+          return undefined;
+        if (/\.json$/.test(resolved.path)) return undefined;
+        const key = resolved.path.slice(root.length + 1).replaceAll('\\', '/');
+        hostModules.add(key);
+        return { path: key, namespace: 'host-module' };
+      });
+      build.onLoad({ filter: /.*/, namespace: 'host-module' }, (args) => ({
+        contents: `const host = globalThis[${HOST_MODULES}]?.get(require('node:path').dirname(__dirname));
+if (!host?.has(${JSON.stringify(args.path)})) throw new Error('chunk loaded without its function: ${args.path}');
+module.exports = host.get(${JSON.stringify(args.path)});`,
+        loader: 'js',
+      }));
+    },
+  };
+}
+
+/**
+ * The function's entry, wrapped: it registers the first-party modules its chunks import (their namespaces) under
+ * the function's directory, then re-exports the function. Keyed by directory, so several bundles imported into
+ * one process (the Lambda tests do) each serve their own chunks.
+ */
+export function hostRegistryEntry(root, entry, hostModules) {
+  const modules = [...hostModules].sort();
+  return {
+    contents: [
+      ...modules.map((key, i) => `import * as m${i} from ${JSON.stringify(`./${key}`)};`),
+      `const registry = (globalThis[${HOST_MODULES}] ??= new Map());`,
+      `registry.set(__dirname, new Map([${modules.map((key, i) => `[${JSON.stringify(key)}, m${i}]`).join(', ')}]));`,
+      `export * from ${JSON.stringify(`./${entry.slice(root.length + 1).replaceAll('\\', '/')}`)};`,
+    ].join('\n'),
+    resolveDir: root,
+    sourcefile: 'function-entry.js',
+    loader: 'js',
+  };
+}
