@@ -78,7 +78,8 @@ describe('database loss under traffic', () => {
     // What needs no database still answers at once (no token: 401 before any query).
     const noDb = await send(`${bundle.url}/api/users/me`);
     expect(noDb.status).toBe(401);
-    expect(noDb.ms).toBeLessThan(500);
+    // Faster than a connection attempt would take: it never waited on the database.
+    expect(noDb.ms).toBeLessThan(CONNECT_TIMEOUT_MS);
     phase = 'recovering';
     await database.restart();
     const restartedAt = Date.now();
