@@ -34,6 +34,12 @@ export function createDatabase(
   });
   // An idle client losing its server (failover, restart) emits here; without a listener the process would die.
   pool.on('error', (error) => onPoolError?.(error));
+  // The pool listens only to idle clients. A checked-out client whose server goes away between two queries
+  // emits 'error' on itself, which would crash the process: listen there too (its next query fails, and
+  // that failure becomes the client's 503).
+  pool.on('connect', (client) => {
+    client.on('error', (error) => onPoolError?.(error));
+  });
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({
       pool: boundedQueue(pool, config.database.poolMax, config.database.poolQueueMax),

@@ -48,7 +48,12 @@ export function createContext(
         const tracing = currentTracing();
         database = createDatabase(
           config,
-          (error) => log.warn({ err: error }, 'idle database connection lost'),
+          // Only the message and code: the error carries the whole pg client otherwise.
+          (error) =>
+            log.warn(
+              { code: (error as { code?: string }).code, reason: error.message },
+              'database connection lost',
+            ),
           tracing && ((event) => tracing.recordQuery(event)),
         );
       }

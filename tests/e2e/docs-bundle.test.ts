@@ -120,7 +120,14 @@ describe('docs bundle', () => {
         env: { PATH: process.env.PATH, SECRET_KEY: TEST_SECRET_KEY, PORT: String(port), LOG_LEVEL: 'warn' },
         stdio: 'ignore',
       });
-      staged = { url: `http://127.0.0.1:${port}`, port, child, lines: [], stop: async () => null };
+      staged = {
+        url: `http://127.0.0.1:${port}`,
+        port,
+        child,
+        lines: [],
+        stderr: () => '',
+        stop: async () => null,
+      };
       let page: Response | undefined;
       for (let i = 0; i < 200 && !page; i++) {
         page = await fetch(`${staged.url}/api/docs`).catch(() => undefined);

@@ -77,7 +77,10 @@ describe('database loss under traffic', () => {
     await sleep(3_000);
     // What needs no database still answers at once (no token: 401 before any query).
     const noDb = await send(`${bundle.url}/api/users/me`);
-    expect(noDb.status).toBe(401);
+    expect(
+      noDb.status,
+      `${JSON.stringify(noDb)} exit=${bundle.child.exitCode} ${bundle.stderr().slice(0, 2500)}`,
+    ).toBe(401);
     // Faster than a connection attempt would take: it never waited on the database.
     expect(noDb.ms).toBeLessThan(CONNECT_TIMEOUT_MS);
     phase = 'recovering';

@@ -9,6 +9,8 @@ export interface RunningBundle {
   child: ChildProcess;
   /** Every stdout line so far (JSON log lines). */
   lines: string[];
+  /** Everything written to stderr so far (a crash's stack lands here). */
+  stderr(): string;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -54,6 +56,7 @@ export async function startBundle(
     port,
     child,
     lines,
+    stderr: () => stderr,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);
