@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definition as items } from '../../functions/items/routes.ts';
+import type { Item } from '../../functions/items/service.ts';
 import { cacheKeys } from '../../shared/cache/keys.ts';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
@@ -24,16 +25,6 @@ afterAll(async () => {
   await server.stop();
   await database.close();
 });
-
-interface Item {
-  id: string;
-  title: string;
-  description: string | null;
-  owner_id: string;
-  is_active: boolean;
-  created_at: string;
-  updated_at: string;
-}
 
 function call(method: string, path: string, as: TestUser | undefined, body?: unknown) {
   const headers: Record<string, string> = { ...(as?.auth ?? {}) };

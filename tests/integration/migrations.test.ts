@@ -1,26 +1,15 @@
 import { sql } from 'kysely';
-import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
 import { verifyPassword } from '../../shared/auth/passwords.ts';
 import { createDatabase, type DatabaseHandle } from '../../shared/db/index.ts';
 import { migrateToLatest, migrateToNone, setupDatabase } from '../../shared/db/migrate.ts';
 import { testConfig } from '../support/app.ts';
+import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
 
-// A database of its own on the run's server, so migrating down does not disturb the other tests.
-const name = `migrations_${process.pid}_${Date.now()}`;
+// An empty database of its own on the run's server, so migrating down does not disturb the other tests.
+let scratch: ScratchDatabase;
 let database: DatabaseHandle;
-let adminUrl: string;
-
-async function admin(query: string) {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(query);
-  } finally {
-    await client.end();
-  }
-}
 
 async function tables(): Promise<string[]> {
   const rows = await sql<{ table_name: string }>`
@@ -31,16 +20,13 @@ async function tables(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  adminUrl = inject('databaseUrl');
-  await admin(`create database "${name}"`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  database = createDatabase(testConfig({ DATABASE_URL: url.toString() }));
+  scratch = await createScratchDatabase({ migrated: false });
+  database = createDatabase(testConfig({ DATABASE_URL: scratch.url }));
 });
 
 afterAll(async () => {
   await database.close();
-  await admin(`drop database if exists "${name}" with (force)`);
+  await scratch.drop();
 });
 
 describe('migrations', () => {

@@ -14,9 +14,9 @@ export interface ScratchDatabase {
 /**
  * A migrated database of its own on the run's server, for tests whose assertions cover whole tables (the
  * outbox is shared by every instance on a database: a relay from another test file would deliver this
- * file's events elsewhere).
+ * file's events elsewhere), or empty (`migrated: false`) for the migration tests.
  */
-export async function createScratchDatabase(): Promise<ScratchDatabase> {
+export async function createScratchDatabase({ migrated = true } = {}): Promise<ScratchDatabase> {
   const serverUrl = inject('databaseUrl');
   const name = `scratch_${randomBytes(6).toString('hex')}`;
   const admin = async (statement: string) => {
@@ -31,11 +31,15 @@ export async function createScratchDatabase(): Promise<ScratchDatabase> {
   await admin(`create database "${name}"`);
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
-  const database = createDatabase(loadConfig({ DATABASE_URL: url.toString(), SECRET_KEY: TEST_SECRET_KEY }));
-  try {
-    await migrateToLatest(database.db);
-  } finally {
-    await database.close();
+  if (migrated) {
+    const database = createDatabase(
+      loadConfig({ DATABASE_URL: url.toString(), SECRET_KEY: TEST_SECRET_KEY }),
+    );
+    try {
+      await migrateToLatest(database.db);
+    } finally {
+      await database.close();
+    }
   }
   return { url: url.toString(), drop: () => admin(`drop database if exists "${name}" with (force)`) };
 }
