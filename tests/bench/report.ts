@@ -233,7 +233,7 @@ export function renderResults(r: Results, options: { summaryOnly?: boolean } = {
     '',
     `Login (\`POST /api/auth/token\`, auth bundle) at bcrypt cost ${r.bcryptCost}: median ${ms(r.login.medianMs)}, slowest ${ms(r.login.maxMs)} of ${r.login.samples}.`,
     '',
-    `\`/api/health/live\` p99, probed every 5 ms in a process that serves auth and health together (\`dist/local/start.mjs\`): idle ${ms(r.liveness.idleP99)}; during a storm of 4 concurrent login loops (${r.liveness.stormLogins} logins in ${r.liveness.stormSeconds} s) ${ms(r.liveness.stormP99)}: ${ratio(r.liveness.stormP99 / r.liveness.idleP99)}.`,
+    `\`/api/health/live\` p99, probed every 5 ms in a process that serves auth and health together (\`dist/local/start.mjs\`): idle ${ms(r.liveness.idleP99)}; during a storm of 4 concurrent login loops (${r.liveness.stormLogins} logins in ${r.liveness.stormSeconds} s) ${ms(r.liveness.stormP99)}: ${ratio(r.liveness.stormP99 / r.liveness.idleP99)}. bcrypt runs off the event loop, and at most cores − 1 at once (shared/auth/passwords.ts): without that cap four hashing threads took both cores and this ratio was 4-9×; the cost is login throughput, which waits its turn instead.`,
     '',
     '## Targets missed',
     '',
