@@ -13,7 +13,14 @@ import { createTestUser, testDatabase } from '../support/users.ts';
 // wait queue, the excess gets a quick 503 problem+json with Retry-After instead of joining a queue whose
 // latency grows without bound; liveness keeps answering throughout.
 
-const common = { SECRET_KEY: TEST_SECRET_KEY, BCRYPT_COST: '4', LOG_LEVEL: 'warn', DATA_DIR: tmpdir() };
+// One client address sends every request here; the per-address limit has its own tests (tests/api/cache-*).
+const common = {
+  SECRET_KEY: TEST_SECRET_KEY,
+  BCRYPT_COST: '4',
+  LOG_LEVEL: 'warn',
+  DATA_DIR: tmpdir(),
+  RATE_LIMIT_PER_MINUTE: '0',
+};
 const burst = (count: number, url: string, init?: RequestInit) =>
   Promise.all(Array.from({ length: count }, () => send(url, init)));
 const detailOf = (o: Outcome) => (o.body as { detail?: unknown } | undefined)?.detail;
