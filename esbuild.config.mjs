@@ -234,7 +234,8 @@ function trainCodeCache(name, outdir) {
 /**
  * A function: function.cjs, the launcher as index.mjs, then the code cache. CommonJS because vm.Script (which
  * takes and makes V8 code caches) runs scripts, not ES modules; the launcher gives the ES module face. What the
- * function only import()s becomes chunks/<name>.cjs (see splitDynamicImports), built after a first pass has
+ * function only import()s, and the packages it loads on first use, become chunks/<name>.cjs (see
+ * splitDynamicImports and lazyModules), built after a first pass has
  * found them, and before the final pass, which registers the modules they take from the function.
  */
 async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
@@ -242,7 +243,7 @@ async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
   const entry = join(root, 'functions', name, 'index.ts');
   rmSync(outdir, { recursive: true, force: true });
   const extraPlugins = plugins;
-  const cjs = (plugins) => ({
+  const cjs = (plugins, lazy = lazyModules()) => ({
     ...common,
     format: 'cjs',
     outExtension: { '.js': '.cjs' },
@@ -251,12 +252,12 @@ async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
     // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
     banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
     define: { 'import.meta.url': '__importMetaUrl' },
-    plugins: [lazyModules(), pgNodeOnly(), ...plugins, ...extraPlugins],
+    plugins: [lazy, pgNodeOnly(), ...plugins, ...extraPlugins],
   });
 
   const chunks = new Map();
   await esbuild.build({
-    ...cjs([bcryptNativeAddon(outdir), splitDynamicImports(root, chunks)]),
+    ...cjs([bcryptNativeAddon(outdir), splitDynamicImports(root, chunks)], lazyModules(chunks)),
     entryPoints: [entry],
     write: false,
   });
@@ -268,7 +269,10 @@ async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
     for (const [chunk, path] of pending) {
       built.add(chunk);
       const result = await esbuild.build({
-        ...cjs([importFromHost(root, path, hostModules), splitDynamicImports(root, chunks, './')]),
+        ...cjs(
+          [importFromHost(root, path, hostModules), splitDynamicImports(root, chunks, './')],
+          lazyModules(chunks, './'),
+        ),
         entryPoints: { [chunk]: path },
         outdir: join(outdir, 'chunks'),
       });

@@ -1,10 +1,11 @@
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import cors from '@fastify/cors';
+import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyPluginCallback,
   type FastifyReply,
   type FastifyRequest,
   LogController,
@@ -173,6 +174,18 @@ function routeMatcher() {
   };
 }
 
+/**
+ * @fastify/cors without the Fastify version range fastify-plugin attaches to it: checking that range at
+ * registration loads semver and compiles its grammar, a few milliseconds of every cold start spent confirming
+ * what the lock file pins. tests/unit/plugins.test.ts checks the same range once, at test time. Still marked
+ * skip-override, as fastify-plugin marks it, so its hooks apply to every route.
+ */
+const corsPlugin: FastifyPluginCallback<FastifyCorsOptions> = Object.assign(
+  (instance: FastifyInstance, options: FastifyCorsOptions, done: (error?: Error) => void) =>
+    cors(instance, options, done),
+  { [Symbol.for('skip-override')]: true },
+);
+
 /** Fastify's types leave out the hop-count form, so say it the way proxy-addr means it: the nearest n hops. */
 function trustProxyOption(setting: Config['trustProxy']) {
   return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
@@ -271,7 +284,7 @@ export async function buildApp(
       .send();
   });
 
-  app.register(cors, {
+  app.register(corsPlugin, {
     origin: ctx.config.corsOrigins.includes('*') ? true : ctx.config.corsOrigins,
     credentials: !ctx.config.corsOrigins.includes('*'),
     exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate', 'location'],

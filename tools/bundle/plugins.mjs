@@ -13,18 +13,93 @@ import { dirname } from 'node:path';
  * - Fastify's schema compilers (Ajv, fast-json-stringify), loaded when an app is made: our routes validate with
  *   valibot, so they compile nothing unless a plugin declares a Fastify schema.
  * - pg, imported by shared/db: the pool is made on first use, so pg loads with the first query.
+ * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
+ *   adapter calls), transports (thread-stream), and semver, which checks the Fastify version a plugin declares
+ *   (shared/http/app.ts registers its one plugin without that declaration; a unit test checks it instead).
+ * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
+ * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
+ * the chunk with its own code cache.
  */
 const LAZY_MODULES = [
   { specifier: /^(node:)?(assert|crypto|dns|http2|https|tls|zlib)$/ },
   {
     specifier: /^\.\/(lib\/validator-compiler|lib\/serializer-compiler|standalone)$/,
     importer: /[\\/]@fastify[\\/]ajv-compiler[\\/]index\.js$/,
+    chunk: true,
   },
-  { specifier: /^fast-json-stringify$/, importer: /[\\/]@fastify[\\/]fast-json-stringify-compiler[\\/]/ },
-  { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/ },
+  {
+    specifier: /^fast-json-stringify$/,
+    importer: /[\\/]@fastify[\\/]fast-json-stringify-compiler[\\/]/,
+    chunk: true,
+  },
+  { specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
+  { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
+  { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
+  { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
 ];
 
 const isBuiltin = (specifier) => builtinModules.includes(specifier.replace(/^node:/, ''));
+
+/** chunks/<name>.cjs for a lazily loaded module: the package it names, or for a file its path in the package. */
+function chunkName(specifier, path) {
+  const name = specifier.startsWith('.') ? path.split(/[\\/]node_modules[\\/]/).pop() : specifier;
+  return name
+    .replace(/\.[cm]?js$/, '')
+    .replace(/^@/, '')
+    .replace(/[^\w-]+/g, '-');
+}
+
+/**
+ * `chunks` (name → entry path) collects the packages to build as chunks; `prefix` is where chunks/ is seen from
+ * the output being built ('./chunks/' from the function, './' from a chunk).
+ */
+export function lazyModules(chunks = new Map(), prefix = './chunks/') {
+  return {
+    name: 'lazy-modules',
+    setup(build) {
+      build.onResolve({ filter: /.*/ }, async (args) => {
+        // The stand-in's own require resolves as usual (bundled, or external for a built-in).
+        if (args.namespace === 'lazy-module' || args.kind === 'entry-point' || args.pluginData?.lazy)
+          return undefined;
+        const rule = LAZY_MODULES.find(
+          ({ specifier, importer }) =>
+            specifier.test(args.path) && (!importer || importer.test(args.importer)),
+        );
+        if (!rule) return undefined;
+        const builtin = isBuiltin(args.path);
+        let target = builtin ? `node:${args.path.replace(/^node:/, '')}` : args.path;
+        if (rule.chunk) {
+          const resolved = await build.resolve(args.path, {
+            // The stand-in require()s it, so the chunk is the package's CommonJS entry.
+            kind: 'require-call',
+            resolveDir: args.resolveDir,
+            importer: args.importer,
+            pluginData: { lazy: true },
+          });
+          if (resolved.errors.length > 0) return { errors: resolved.errors };
+          const name = chunkName(args.path, resolved.path);
+          chunks.set(name, resolved.path);
+          target = `${prefix}${name}.cjs`;
+        }
+        return {
+          path: builtin ? args.path.replace(/^node:/, '') : `${args.resolveDir}:${args.path}`,
+          namespace: 'lazy-module',
+          pluginData: { specifier: args.path, resolveDir: args.resolveDir, target },
+        };
+      });
+      // A chunk is its own file beside the output, loaded at run time (through the launcher, with its cache).
+      build.onResolve({ filter: /\.cjs$/, namespace: 'lazy-module' }, (args) => ({
+        path: args.path,
+        external: true,
+      }));
+      build.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (args) => ({
+        contents: standIn(args.pluginData),
+        resolveDir: args.pluginData.resolveDir,
+        loader: 'js',
+      }));
+    },
+  };
+}
 
 /**
  * The stand-in: a Proxy around a strict function (so a callable or constructible module still is). Property
@@ -38,12 +113,11 @@ function exportNames(specifier, resolveDir) {
   return Reflect.ownKeys(exports).filter((key) => typeof key === 'string');
 }
 
-function standIn(specifier, resolveDir) {
-  const builtin = isBuiltin(specifier);
+function standIn({ specifier, resolveDir, target }) {
   const names = JSON.stringify(exportNames(specifier, resolveDir));
   const assert = /^(node:)?assert$/.test(specifier);
   return `let real;
-const load = () => (real ??= require(${JSON.stringify(builtin ? `node:${specifier.replace(/^node:/, '')}` : specifier)}));
+const load = () => (real ??= require(${JSON.stringify(target)}));
 const names = ${names};
 const target = function lazyModule() { 'use strict'; };
 const passes = (args) => ${assert ? 'args.length > 0 && Boolean(args[0])' : 'false'};
@@ -60,36 +134,6 @@ module.exports = new Proxy(target, {
   apply: (_, self, args) => (passes(args) ? undefined : Reflect.apply(load(), self, args)),
   construct: (_, args) => Reflect.construct(load(), args),
 });`;
-}
-
-export function lazyModules() {
-  return {
-    name: 'lazy-modules',
-    setup(build) {
-      build.onResolve({ filter: /.*/ }, (args) => {
-        // The stand-in's own require resolves as usual (bundled, or external for a built-in).
-        if (args.namespace === 'lazy-module' || args.kind === 'entry-point') return undefined;
-        const lazy = LAZY_MODULES.some(
-          ({ specifier, importer }) =>
-            specifier.test(args.path) && (!importer || importer.test(args.importer)),
-        );
-        if (!lazy) return undefined;
-        const key = isBuiltin(args.path)
-          ? args.path.replace(/^node:/, '')
-          : `${args.resolveDir}:${args.path}`;
-        return {
-          path: key,
-          namespace: 'lazy-module',
-          pluginData: { specifier: args.path, resolveDir: args.resolveDir },
-        };
-      });
-      build.onLoad({ filter: /.*/, namespace: 'lazy-module' }, (args) => ({
-        contents: standIn(args.pluginData.specifier, args.pluginData.resolveDir),
-        resolveDir: args.pluginData.resolveDir,
-        loader: 'js',
-      }));
-    },
-  };
 }
 
 /**
