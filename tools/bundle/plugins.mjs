@@ -12,7 +12,8 @@ import { dirname } from 'node:path';
  *   shared code imports crypto for work done on demand.
  * - Fastify's schema compilers (Ajv, fast-json-stringify), loaded when an app is made: our routes validate with
  *   valibot, so they compile nothing unless a plugin declares a Fastify schema.
- * - pg, imported by shared/db: the pool is made on first use, so pg loads with the first query.
+ * - pg and Kysely, imported by shared/db and the repositories: the pool is made on first use, so they load with
+ *   the first query.
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
  *   adapter calls), transports (thread-stream), and semver, which checks the Fastify version a plugin declares
  *   (shared/http/app.ts registers its one plugin without that declaration; a unit test checks it instead).
@@ -20,6 +21,9 @@ import { dirname } from 'node:path';
  * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
  * the chunk with its own code cache.
  */
+/** A file of ours (not under node_modules). */
+const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|functions)[\\/]/;
+
 const LAZY_MODULES = [
   { specifier: /^(node:)?(assert|crypto|dns|http2|https|tls|zlib)$/ },
   {
@@ -36,6 +40,7 @@ const LAZY_MODULES = [
   { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
   { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
   { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
+  { specifier: /^kysely$/, importer: FIRST_PARTY, chunk: true },
 ];
 
 const isBuiltin = (specifier) => builtinModules.includes(specifier.replace(/^node:/, ''));
@@ -108,22 +113,29 @@ export function lazyModules(chunks = new Map(), prefix = './chunks/') {
  * does not load it. `assert(truthy)` passes without loading
  * node:assert, as it would pass with it; a failing assertion loads it and throws its AssertionError.
  */
-function exportNames(specifier, resolveDir) {
+function exportsOf(specifier, resolveDir) {
   const exports = createRequire(`${resolveDir}/`)(specifier);
-  return Reflect.ownKeys(exports).filter((key) => typeof key === 'string');
+  return {
+    names: Reflect.ownKeys(exports).filter((key) => typeof key === 'string'),
+    esModule: exports.__esModule === true,
+  };
 }
 
 function standIn({ specifier, resolveDir, target }) {
-  const names = JSON.stringify(exportNames(specifier, resolveDir));
+  const { names: exportNames, esModule } = exportsOf(specifier, resolveDir);
+  const names = JSON.stringify(exportNames);
   const assert = /^(node:)?assert$/.test(specifier);
   return `let real;
 const load = () => (real ??= require(${JSON.stringify(target)}));
 const names = ${names};
+const esModule = ${esModule};
 const target = function lazyModule() { 'use strict'; };
 const passes = (args) => ${assert ? 'args.length > 0 && Boolean(args[0])' : 'false'};
 const ok = (...args) => (passes(args) ? undefined : load().ok(...args));
 module.exports = new Proxy(target, {
-  get: (_, key) => (${assert ? "key === 'ok' ? ok : " : ''}Reflect.get(load(), key)),
+  // Asked by esbuild's ES-module interop as soon as an import is evaluated: answered from the build, not a load.
+  get: (_, key) =>
+    key === '__esModule' ? esModule : ${assert ? "key === 'ok' ? ok : " : ''}Reflect.get(load(), key),
   set: (_, key, value) => Reflect.set(load(), key, value),
   has: (_, key) => Reflect.has(load(), key),
   ownKeys: () => [...new Set([...names, 'prototype'])],
