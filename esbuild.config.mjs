@@ -73,14 +73,19 @@ function bcryptNativeAddon(outdir) {
         mkdirSync(outdir, { recursive: true });
         copyFileSync(addon, join(outdir, 'bcrypt.node'));
         return {
-          // With code splitting this shim may land in chunks/, one folder below the addon.
+          // The addon is opened on the first hash or compare, not at start (a few milliseconds of every cold
+          // start of auth and users). With code splitting this shim may land in chunks/, below the addon.
           contents: `let binding;
-try { binding = require('./bcrypt.node'); } catch { binding = require('../bcrypt.node'); }
-export const hash = binding.hash;
-export const verify = binding.verify;
-export const compare = binding.verify;
-export const genSalt = binding.genSalt;
-export const DEFAULT_COST = binding.DEFAULT_COST;`,
+const addon = () => {
+  if (!binding) {
+    try { binding = require('./bcrypt.node'); } catch { binding = require('../bcrypt.node'); }
+  }
+  return binding;
+};
+export const hash = (...args) => addon().hash(...args);
+export const verify = (...args) => addon().verify(...args);
+export const compare = verify;
+export const genSalt = (...args) => addon().genSalt(...args);`,
           loader: 'js',
         };
       });
