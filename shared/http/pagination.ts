@@ -12,6 +12,16 @@ export const MAX_LIMIT = 1000;
 // PostgreSQL takes a bigint OFFSET, but nothing useful lies past 2^31 rows, and it keeps the number exact.
 const MAX_SKIP = 2_147_483_647;
 
+/**
+ * Marks a query parameter that travels as digits but means an integer: the OpenAPI document (tools/openapi)
+ * describes it as an integer with these bounds, so generated clients take a number.
+ */
+export const QUERY_INTEGER = 'queryInteger';
+export interface QueryIntegerBounds {
+  minimum: number;
+  maximum: number;
+}
+
 /** A whole number from a query string ("20"), within bounds; anything else is a 422 naming the parameter. */
 const wholeNumber = (min: number, max: number) =>
   v.pipe(
@@ -20,6 +30,7 @@ const wholeNumber = (min: number, max: number) =>
     v.transform(Number),
     v.minValue(min, `must be at least ${min}`),
     v.maxValue(max, `must be at most ${max}`),
+    v.metadata({ [QUERY_INTEGER]: { minimum: min, maximum: max } satisfies QueryIntegerBounds }),
   );
 
 export const PaginationQuery = v.object({

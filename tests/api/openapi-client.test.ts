@@ -60,7 +60,7 @@ const client = createClient<paths>({ baseUrl, headers: { authorization: 'Bearer 
 const created = await client.POST('/api/items/', { body: { title: 'From the generated client' } });
 if (!created.data) throw new Error('create failed: ' + JSON.stringify(created.error));
 const id: string = created.data.id;
-const list = await client.GET('/api/items/', { params: { query: { limit: '10' } } });
+const list = await client.GET('/api/items/', { params: { query: { limit: 10 } } });
 const count: number = list.data?.count ?? -1;
 const titles: string[] = (list.data?.data ?? []).map((item) => item.title);
 console.log(JSON.stringify({ status: created.response.status, id, count, titles }));

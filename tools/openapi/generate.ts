@@ -6,6 +6,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { loadConfig } from '../../shared/config.ts';
 import { buildApp, type FunctionDefinition } from '../../shared/http/app.ts';
 import { createContext } from '../../shared/http/context.ts';
+import { QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
 import { PROBLEM_CONTENT_TYPE, titleFor } from '../../shared/http/problem.ts';
 import type { AnyRoute, ResponseSpec, Schema } from '../../shared/http/route.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
@@ -101,6 +102,28 @@ const overrideAction: ConversionConfig['overrideAction'] = ({ valibotAction, jso
   return undefined;
 };
 
+/** The bounds a schema (or the schema an `optional` wraps) is marked with as a query integer, if any. */
+function queryIntegerBounds(schema: unknown): QueryIntegerBounds | undefined {
+  const node = schema as { type?: string; wrapped?: unknown; pipe?: unknown[] };
+  if (node.type === 'optional') return queryIntegerBounds(node.wrapped);
+  for (const item of node.pipe ?? []) {
+    const metadata = (item as { type?: string; metadata?: Record<string, unknown> }).metadata;
+    if (metadata?.[QUERY_INTEGER]) return metadata[QUERY_INTEGER] as QueryIntegerBounds;
+  }
+  return undefined;
+}
+
+/**
+ * A query parameter marked as an integer (shared/http/pagination.ts) is sent as digits, and validated as a
+ * string, but a client means a number: it is documented as an integer with its bounds and a numeric default.
+ */
+const overrideSchema: ConversionConfig['overrideSchema'] = ({ valibotSchema, jsonSchema }) => {
+  const bounds = queryIntegerBounds(valibotSchema);
+  if (!bounds) return undefined;
+  const fallback = (jsonSchema as { default?: unknown }).default;
+  return { type: 'integer', ...bounds, ...(fallback !== undefined && { default: Number(fallback) }) };
+};
+
 function jsonSchema(schema: Schema, typeMode: ConversionConfig['typeMode'], strict: boolean): JsonObject {
   // Requests are described by what a client sends (before any transformation), responses by what is sent.
   const { $schema: _, ...converted } = toJsonSchema(schema, {
@@ -108,6 +131,7 @@ function jsonSchema(schema: Schema, typeMode: ConversionConfig['typeMode'], stri
     typeMode,
     errorMode: strict ? 'throw' : 'warn',
     overrideAction,
+    overrideSchema,
   }) as JsonObject;
   return converted;
 }
