@@ -16,11 +16,11 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { type ExportResult, ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  BasicTracerProvider,
   BatchSpanProcessor,
-  NodeTracerProvider,
   type ReadableSpan,
   type SpanExporter,
-} from '@opentelemetry/sdk-trace-node';
+} from '@opentelemetry/sdk-trace-base';
 import type { FastifyRequest } from 'fastify';
 import type { LogEvent } from 'kysely';
 import packageJson from '../../package.json' with { type: 'json' };
@@ -167,7 +167,8 @@ export function createTracingRuntime(options: TracingOptions): TracingRuntime {
     );
   // Sampler (OTEL_TRACES_SAMPLER, _ARG), batch (OTEL_BSP_*) and exporter settings (OTEL_EXPORTER_OTLP_HEADERS,
   // _TIMEOUT, _COMPRESSION, _CERTIFICATE...) are read from the environment by the SDK itself.
-  const provider = new NodeTracerProvider({
+  // The base provider: NodeTracerProvider only adds register(), and the globals are registered below.
+  const provider = new BasicTracerProvider({
     resource,
     spanProcessors: [new BatchSpanProcessor(new LazyOtlpTraceExporter(endpoint, options))],
   });
