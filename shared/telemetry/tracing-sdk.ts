@@ -9,31 +9,33 @@ import {
   ROOT_CONTEXT,
   type Span,
   SpanKind,
-  SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { type ExportResult, ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
+  BasicTracerProvider,
   BatchSpanProcessor,
-  NodeTracerProvider,
+  type IdGenerator,
+  RandomIdGenerator,
   type ReadableSpan,
   type SpanExporter,
-} from '@opentelemetry/sdk-trace-node';
-import type { FastifyRequest } from 'fastify';
-import type { LogEvent } from 'kysely';
+} from '@opentelemetry/sdk-trace-base';
 import packageJson from '../../package.json' with { type: 'json' };
+import { EarlySpan, type RemoteParent } from './early-span.ts';
 import { counter } from './metrics.ts';
-import type { RequestSpan, SpanKindName, TracingOptions, TracingRuntime } from './tracing.ts';
+import { type SdkTracer, type SpanKindName, type TracingOptions, within } from './tracing.ts';
 
 /**
- * The OpenTelemetry SDK, loaded only when an OTLP endpoint is configured. Spans are recorded from the first
- * request on; the gRPC exporter (grpc-js, the OTLP serializer: most of the weight) is imported when the first
- * batch is sent, after the first responses have gone out, so enabling tracing adds little to a cold start.
+ * The OpenTelemetry SDK, loaded only when an OTLP endpoint is configured, and then only after the first response
+ * (tracing.ts says what each span is; this file hands them to the SDK). Spans are recorded from the first request
+ * on; the gRPC exporter (grpc-js, the OTLP serializer: most of the weight) is imported when the first batch is
+ * sent, so enabling tracing adds little to a cold start.
  */
 
-const KINDS: Record<SpanKindName, SpanKind> = {
+const KINDS: Record<SpanKindName | 'server', SpanKind> = {
+  server: SpanKind.SERVER,
   internal: SpanKind.INTERNAL,
   client: SpanKind.CLIENT,
   producer: SpanKind.PRODUCER,
@@ -45,12 +47,7 @@ const spansExported = counter<'function' | 'outcome'>(
   'Spans sent to the OTLP collector, by function and outcome (ok, failed: dropped).',
 );
 
-// A statement longer than this is cut in db.statement; spans are not the place for whole bulk inserts.
-const MAX_STATEMENT_LENGTH = 2_048;
 const EXPORT_FAILURE_LOG_INTERVAL_MS = 60_000;
-
-/** One per process: the first request a process serves is its cold start. */
-let coldStart = true;
 
 /**
  * Loads the OTLP/gRPC exporter on the first export. Failures are counted and logged (at most once a minute,
@@ -124,38 +121,21 @@ function resourceAttributes({ config, functionName }: TracingOptions): Attribute
   return attributes;
 }
 
-/** Bounded wait: a promise that never settles (a collector that swallows packets) cannot hold anything up. */
-function within(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-    timer.unref();
-  });
-  return Promise.race([
-    promise.then(
-      () => undefined,
-      () => undefined,
-    ),
-    timeout,
-  ]).finally(() => clearTimeout(timer));
+/** Makes the SDK start a span with ids already given (an EarlySpan's); random ids otherwise. */
+class AdoptingIdGenerator implements IdGenerator {
+  private readonly random = new RandomIdGenerator();
+  next: { traceId: string; spanId: string } | undefined;
+
+  generateTraceId(): string {
+    return this.next?.traceId ?? this.random.generateTraceId();
+  }
+
+  generateSpanId(): string {
+    return this.next?.spanId ?? this.random.generateSpanId();
+  }
 }
 
-/** `fs:user:v1:<id>` → `fs:user:v1`: the kind of entry, never the id or the email inside a key. */
-function keyPrefix(key: unknown): string | undefined {
-  return typeof key === 'string' ? key.split(':').slice(0, 3).join(':') : undefined;
-}
-
-function sqlSummary(statement: string): { operation: string; table: string | undefined } {
-  const operation = (/^\s*(\w+)/.exec(statement)?.[1] ?? 'QUERY').toUpperCase();
-  const table = /\b(?:from|into|update|join)\s+"?([\w.]+)"?/i.exec(statement)?.[1];
-  return { operation, table };
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-export function createTracingRuntime(options: TracingOptions): TracingRuntime {
+export function createSdkTracer(options: TracingOptions): SdkTracer {
   const { config } = options;
   const endpoint = config.otel.endpoint as string;
   const resource = defaultResource()
@@ -165,10 +145,13 @@ export function createTracingRuntime(options: TracingOptions): TracingRuntime {
     .merge(
       config.otel.serviceName ? resourceFromAttributes({ 'service.name': config.otel.serviceName }) : null,
     );
+  const ids = new AdoptingIdGenerator();
   // Sampler (OTEL_TRACES_SAMPLER, _ARG), batch (OTEL_BSP_*) and exporter settings (OTEL_EXPORTER_OTLP_HEADERS,
   // _TIMEOUT, _COMPRESSION, _CERTIFICATE...) are read from the environment by the SDK itself.
-  const provider = new NodeTracerProvider({
+  // The base provider: NodeTracerProvider only adds register(), and the globals are registered below.
+  const provider = new BasicTracerProvider({
     resource,
+    idGenerator: ids,
     spanProcessors: [new BatchSpanProcessor(new LazyOtlpTraceExporter(endpoint, options))],
   });
   const tracer = provider.getTracer(packageJson.name, packageJson.version);
@@ -178,179 +161,45 @@ export function createTracingRuntime(options: TracingOptions): TracingRuntime {
   propagation.setGlobalPropagator(propagator);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
-  const database = config.database.url ? new URL(config.database.url) : undefined;
-  const databaseAttributes: Attributes = {
-    'db.system': 'postgresql',
-    'db.system.name': 'postgresql',
-    'db.namespace': database?.pathname.slice(1) || undefined,
-    'server.address': database?.hostname || undefined,
-    'server.port': database ? Number(database.port || 5432) : undefined,
+  const sdkSpan = (span: Span): Span => (span instanceof EarlySpan ? adopt(span) : span);
+  const parentContext = (parent: Span | RemoteParent | undefined): Context => {
+    if (!parent) return ROOT_CONTEXT;
+    if ('spanContext' in parent) return trace.setSpan(ROOT_CONTEXT, sdkSpan(parent));
+    return propagator.extract(ROOT_CONTEXT, parent, defaultTextMapGetter);
   };
+  const startSpan = (
+    name: string,
+    kind: SpanKindName | 'server',
+    attributes: Attributes,
+    parent: Span | RemoteParent | undefined,
+    startTime?: number,
+  ): Span => tracer.startSpan(name, { kind: KINDS[kind], attributes, startTime }, parentContext(parent));
 
-  /** SQL and cache spans exist only inside an operation (a request, an event delivery), never as roots. */
-  const activeParent = (): Context | undefined => {
-    const active = context.active();
-    return trace.getSpan(active) ? active : undefined;
-  };
-
-  const fail = (span: Span, error: unknown) => {
-    span.setStatus({ code: SpanStatusCode.ERROR, message: errorMessage(error) });
-    span.setAttribute('error.type', error instanceof Error ? error.name : 'Error');
-  };
+  function adopt(early: EarlySpan): Span {
+    if (early.real) return early.real;
+    // The parent first (it may be an EarlySpan too): its adoption uses the id generator as well.
+    const parent = parentContext(early.parent);
+    ids.next = { traceId: early.traceId, spanId: early.spanId };
+    let span: Span;
+    try {
+      const { name, kind, attributes, startTime } = early;
+      span = tracer.startSpan(name, { kind: KINDS[kind], attributes, startTime }, parent);
+    } finally {
+      ids.next = undefined;
+    }
+    early.adopt(span);
+    return span;
+  }
 
   return {
-    startRequestSpan(request: FastifyRequest): RequestSpan {
-      const parent = propagator.extract(ROOT_CONTEXT, request.headers, defaultTextMapGetter);
-      const route = request.routeOptions.url;
-      const path = request.url.split('?')[0] ?? request.url;
-      const span = tracer.startSpan(
-        route ? `${request.method} ${route}` : request.method,
-        {
-          kind: SpanKind.SERVER,
-          attributes: {
-            'http.request.method': request.method,
-            'url.path': path,
-            'url.scheme': request.protocol,
-            'http.route': route,
-            'network.protocol.version': request.raw.httpVersion,
-            'client.address': request.ip,
-            'user_agent.original': request.headers['user-agent'],
-            'faas.trigger': 'http',
-            'faas.coldstart': coldStart,
-            'http.request.id': request.id,
-          },
-        },
-        parent,
-      );
-      coldStart = false;
-      const active = trace.setSpan(parent, span);
-      const { traceId, spanId } = span.spanContext();
-      let ended = false;
-      return {
-        traceId,
-        spanId,
-        run: (fn) => context.with(active, fn),
-        end(statusCode) {
-          if (ended) return;
-          ended = true;
-          span.setAttribute('http.response.status_code', statusCode);
-          // Server spans: a 4xx is the client's error, only a 5xx marks the span (HTTP semantic conventions).
-          if (statusCode >= 500) {
-            span.setStatus({ code: SpanStatusCode.ERROR });
-            span.setAttribute('error.type', String(statusCode));
-          }
-          span.end();
-        },
-      };
+    startSpan,
+    activeSpan: () => trace.getSpan(context.active()),
+    with: (span, fn) => context.with(trace.setSpan(context.active(), sdkSpan(span)), fn),
+    inject(span, headers) {
+      propagator.inject(trace.setSpan(ROOT_CONTEXT, sdkSpan(span)), headers, defaultTextMapSetter);
     },
-
-    withSpan(name, attributes, fn, kind) {
-      return tracer.startActiveSpan(name, { kind: KINDS[kind], attributes }, async (span) => {
-        try {
-          return await fn(span);
-        } catch (error) {
-          span.recordException(error as Error);
-          fail(span, error);
-          throw error;
-        } finally {
-          span.end();
-        }
-      });
-    },
-
-    inject(headers) {
-      propagator.inject(context.active(), headers, defaultTextMapSetter);
-    },
-
-    recordQuery(event: LogEvent) {
-      const parent = activeParent();
-      if (!parent) return;
-      // Kysely reports a statement once it is done, with its duration: the span is drawn backwards from now.
-      const end = performance.timeOrigin + performance.now();
-      const statement = event.query.sql;
-      const { operation, table } = sqlSummary(statement);
-      const span = tracer.startSpan(
-        table ? `${operation} ${table}` : operation,
-        {
-          kind: SpanKind.CLIENT,
-          startTime: end - event.queryDurationMillis,
-          attributes: {
-            ...databaseAttributes,
-            // Parameterised text ($1, $2...): the values never reach the span.
-            'db.statement': statement.slice(0, MAX_STATEMENT_LENGTH),
-            'db.query.text': statement.slice(0, MAX_STATEMENT_LENGTH),
-            'db.operation.name': operation,
-            'db.collection.name': table,
-          },
-        },
-        parent,
-      );
-      if (event.level === 'error') {
-        fail(span, event.error);
-        const code = (event.error as { code?: unknown } | undefined)?.code;
-        if (typeof code === 'string') span.setAttribute('db.response.status_code', code);
-      }
-      span.end(end);
-    },
-
-    traceCache<C extends object>(cache: C): C {
-      const kind = (cache as { kind?: unknown }).kind;
-      const common: Attributes = {
-        'cache.backend': typeof kind === 'string' ? kind : 'unknown',
-        'db.system': kind === 'upstash' ? 'redis' : undefined,
-        'db.system.name': kind === 'upstash' ? 'redis' : undefined,
-      };
-      return new Proxy(cache, {
-        get(target, property) {
-          const value: unknown = Reflect.get(target, property, target);
-          if (typeof value !== 'function' || typeof property !== 'string' || property === 'close')
-            return value;
-          const method = value as (...args: unknown[]) => unknown;
-          return (...args: unknown[]) => {
-            const parent = activeParent();
-            if (!parent) return method.apply(target, args);
-            const span = tracer.startSpan(
-              `cache ${property}`,
-              {
-                kind: SpanKind.CLIENT,
-                attributes: {
-                  ...common,
-                  'cache.operation': property,
-                  'cache.key_prefix': keyPrefix(args[0]),
-                },
-              },
-              parent,
-            );
-            try {
-              const result = context.with(trace.setSpan(parent, span), () => method.apply(target, args));
-              if (!(result instanceof Promise)) {
-                span.end();
-                return result;
-              }
-              return result.then(
-                (resolved: unknown) => {
-                  if (property === 'get') span.setAttribute('cache.hit', resolved !== undefined);
-                  span.end();
-                  return resolved;
-                },
-                (error: unknown) => {
-                  fail(span, error);
-                  span.end();
-                  throw error;
-                },
-              );
-            } catch (error) {
-              fail(span, error);
-              span.end();
-              throw error;
-            }
-          };
-        },
-      });
-    },
-
+    adopt,
     flush: (timeoutMs) => within(provider.forceFlush(), timeoutMs),
-
     async shutdown(timeoutMs) {
       await within(provider.shutdown(), timeoutMs);
       // Lets a later app in the same process (tests, a Lambda re-init) register its own provider.

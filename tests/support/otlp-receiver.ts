@@ -12,6 +12,9 @@ export interface ReceivedSpan {
   attributes: Record<string, unknown>;
   resource: Record<string, unknown>;
   status: { code: string; message: string };
+  /** Start and end, in milliseconds since the epoch. */
+  startMs: number;
+  endMs: number;
 }
 
 export interface OtlpReceiver {
@@ -47,6 +50,8 @@ interface WireRequest {
         kind: string;
         attributes: WireKeyValue[];
         status?: { code: string; message: string };
+        startTimeUnixNano: string;
+        endTimeUnixNano: string;
       }[];
     }[];
   }[];
@@ -102,6 +107,8 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
               attributes: attributesOf(span.attributes),
               resource,
               status: span.status ?? { code: 'STATUS_CODE_UNSET', message: '' },
+              startMs: Number(BigInt(span.startTimeUnixNano) / 1000n) / 1000,
+              endMs: Number(BigInt(span.endTimeUnixNano) / 1000n) / 1000,
             });
       }
       callback(null, {});

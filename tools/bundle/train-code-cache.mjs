@@ -48,8 +48,11 @@ Object.assign(process.env, {
   // Nothing listens there: database routes take their 503 path, quickly.
   DATABASE_URL: `postgresql://trainer@127.0.0.1:${await freePort()}/trainer`,
   DB_CONNECT_TIMEOUT_MS: '1000',
-  // Tracing on, towards a collector that is not there: the SDK's chunk is loaded and run, so it is cached too.
+  // Tracing on, towards a collector that is not there: the SDK's chunk is loaded and run, so it is cached too,
+  // and with batches leaving every 50 ms so is the gRPC exporter's (its first export would otherwise compile
+  // half a megabyte on a serving instance, a few seconds after its cold start).
   OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
+  OTEL_BSP_SCHEDULE_DELAY: '50',
 });
 
 const fn = await import(pathToFileURL(join(dir, 'index.mjs')).href);
