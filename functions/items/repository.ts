@@ -20,6 +20,11 @@ export interface ItemFieldChanges {
   is_active?: boolean;
 }
 
+/**
+ * A page and the count of every matching row in one statement: one round trip, one pooled connection and one
+ * snapshot (two parallel statements took two connections, and could see different states of the table). The
+ * page is joined to the count, so an empty page (past the end) still brings its count.
+ */
 export async function listItems(
   db: Db,
   ownerId: string | undefined,
@@ -28,14 +33,21 @@ export async function listItems(
 ): Promise<{ rows: ItemRow[]; count: number }> {
   let scope = db.selectFrom('item');
   if (ownerId !== undefined) scope = scope.where('owner_id', '=', ownerId);
-  const [rows, total] = await Promise.all([
-    limit === 0
-      ? Promise.resolve([])
-      : // id breaks ties between equal timestamps so pages never overlap; its direction matches the index.
-        scope.selectAll().orderBy('created_at', 'desc').orderBy('id').offset(skip).limit(limit).execute(),
-    scope.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.count) };
+  const total = scope.select((eb) => eb.fn.countAll<string>().as('count'));
+  if (limit === 0) return { rows: [], count: Number((await total.executeTakeFirstOrThrow()).count) };
+  // id breaks ties between equal timestamps so pages never overlap; its direction matches the index.
+  const page = scope.selectAll().orderBy('created_at', 'desc').orderBy('id').offset(skip).limit(limit);
+  const joined = await db
+    .selectFrom(total.as('total'))
+    .leftJoinLateral(page.as('page'), (join) => join.onTrue())
+    .select('total.count')
+    .selectAll('page')
+    .orderBy('page.created_at', 'desc')
+    .orderBy('page.id')
+    .execute();
+  const count = Number(joined[0]?.count ?? 0);
+  const rows = joined.flatMap(({ count: _, ...row }) => (row.id === null ? [] : [row as ItemRow]));
+  return { rows, count };
 }
 
 export async function findItem(db: Db, id: string): Promise<ItemRow | undefined> {
