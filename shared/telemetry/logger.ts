@@ -7,7 +7,7 @@ export type { Logger } from 'pino';
 const FLUSH_MS = 100;
 
 /**
- * stdout for a long-running server: lines are gathered and written 4 KiB at a time, or FLUSH_MS after the first
+ * stdout for a long-running server: lines are gathered and written 8 KiB at a time, or FLUSH_MS after the first
  * line of a batch. pino's default writes every line on its own through libuv's thread pool, a system call and
  * two thread switches per request (≈ 8 % of the CPU profile of GET /api/items/{id}, tests/bench/RESULTS.md).
  * Nothing is lost on a clean exit: stopOnSignals flushes before exiting, and pino writes what is left
@@ -15,7 +15,7 @@ const FLUSH_MS = 100;
  * Not for Lambda, which freezes the process between invocations with lines still in the buffer.
  */
 export function bufferedStdout(): DestinationStream & { flush(done?: (error?: Error) => void): void } {
-  const stream = pino.destination({ dest: 1, minLength: 4096, sync: false });
+  const stream = pino.destination({ dest: 1, minLength: 8192, sync: false });
   let timer: NodeJS.Timeout | undefined;
   const flushSoon = () => {
     timer = undefined;
