@@ -58,7 +58,7 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (received) return;
     received = true;
-    // Exits once the log lines still buffered (bufferedStdout) are written, not on top of them.
+    // Exits once the log lines still in their batch (bufferedStdout) are written, not on top of them.
     const exit = () => log.flush(() => process.exit(0));
     log.info({ signal }, 'shutting down: finishing accepted requests');
     const deadline = setTimeout(() => {
