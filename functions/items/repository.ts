@@ -63,7 +63,7 @@ export async function listItems(
   }
   const joined =
     ownerId === undefined
-      ? await everyonesPage(db, { ownerId: '', skip, limit })
+      ? await everyonesPage(db, { ownerId: '', skip, limit }) // no owner in this statement
       : await ownPage(db, { ownerId, skip, limit });
   const count = Number(joined[0]?.count ?? 0);
   // Every column but count is null in the one row of an empty page.
