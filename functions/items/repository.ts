@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { Db } from '../../shared/db/index.ts';
+import { type SelectQueryBuilder, sql } from 'kysely';
+import { compiledOnce, type Database, type Db } from '../../shared/db/index.ts';
 import type { ItemRow } from '../../shared/db/schema.ts';
 
 /**
@@ -20,22 +20,55 @@ export interface ItemFieldChanges {
   is_active?: boolean;
 }
 
+type PageValues = { ownerId: string; skip: number; limit: number };
+
+/** The page of items (id breaks ties between equal timestamps so pages never overlap; it matches the index). */
+const newestFirst = (scope: SelectQueryBuilder<Database, 'item', object>, { skip, limit }: PageValues) =>
+  scope.selectAll().orderBy('created_at', 'desc').orderBy('id').offset(skip).limit(limit);
+
+/**
+ * A page and the count of every matching row in one statement: one round trip, one pooled connection and one
+ * snapshot (two parallel statements took two connections, and could see different states of the table). The
+ * page is joined to the count, so an empty page (past the end) still brings its count. Asked for on every list
+ * request, with one of two shapes (one owner's items, or everyone's), so each is compiled once.
+ */
+function pageWithCount(everyone: boolean) {
+  return compiledOnce(['ownerId', 'skip', 'limit'] as const, (db, values: PageValues) => {
+    const scope = everyone
+      ? db.selectFrom('item')
+      : db.selectFrom('item').where('owner_id', '=', values.ownerId);
+    return db
+      .selectFrom(scope.select((eb) => eb.fn.countAll<string>().as('count')).as('total'))
+      .leftJoinLateral(newestFirst(scope, values).as('page'), (join) => join.onTrue())
+      .select('total.count')
+      .selectAll('page')
+      .orderBy('page.created_at', 'desc')
+      .orderBy('page.id');
+  });
+}
+const ownPage = pageWithCount(false);
+const everyonesPage = pageWithCount(true);
+
 export async function listItems(
   db: Db,
   ownerId: string | undefined,
   skip: number,
   limit: number,
 ): Promise<{ rows: ItemRow[]; count: number }> {
-  let scope = db.selectFrom('item');
-  if (ownerId !== undefined) scope = scope.where('owner_id', '=', ownerId);
-  const [rows, total] = await Promise.all([
-    limit === 0
-      ? Promise.resolve([])
-      : // id breaks ties between equal timestamps so pages never overlap; its direction matches the index.
-        scope.selectAll().orderBy('created_at', 'desc').orderBy('id').offset(skip).limit(limit).execute(),
-    scope.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: Number(total.count) };
+  if (limit === 0) {
+    let scope = db.selectFrom('item');
+    if (ownerId !== undefined) scope = scope.where('owner_id', '=', ownerId);
+    const total = await scope.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
+    return { rows: [], count: Number(total.count) };
+  }
+  const joined =
+    ownerId === undefined
+      ? await everyonesPage(db, { ownerId: '', skip, limit }) // no owner in this statement
+      : await ownPage(db, { ownerId, skip, limit });
+  const count = Number(joined[0]?.count ?? 0);
+  // Every column but count is null in the one row of an empty page.
+  const rows = joined.filter((row) => row.id !== null) as unknown as ItemRow[];
+  return { rows, count };
 }
 
 export async function findItem(db: Db, id: string): Promise<ItemRow | undefined> {

@@ -1,4 +1,11 @@
-import { Kysely, type LogEvent, PostgresDialect, type PostgresPool } from 'kysely';
+import {
+  type Compilable,
+  type CompiledQuery,
+  Kysely,
+  type LogEvent,
+  PostgresDialect,
+  type PostgresPool,
+} from 'kysely';
 import pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Database } from './schema.ts';
@@ -116,4 +123,34 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   return /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|Client has encountered a connection error|Connection ended unexpectedly/i.test(
     error.message,
   );
+}
+
+/**
+ * A statement Kysely builds and compiles once, then runs with new values. Building is most of what Kysely costs
+ * a request (an immutable tree of nodes per call, then compiled to text: ≈ 7 % of the CPU profile of the items
+ * list), and a statement whose shape never changes need not pay it again. `build` gets a placeholder for each
+ * value and uses it where the value goes; every run swaps them for the values given. A placeholder is a symbol,
+ * which pg refuses, so one left unswapped fails loudly.
+ */
+export function compiledOnce<V extends Record<string, unknown>, R>(
+  names: readonly (keyof V & string)[],
+  build: (db: Db, values: V) => Compilable<R>,
+): (db: Db, values: V) => Promise<R[]> {
+  const placeholders = Object.fromEntries(names.map((name) => [name, Symbol(name)])) as unknown as V;
+  let compiled: CompiledQuery<R> | undefined;
+  let slots: ((values: V) => unknown)[] = [];
+  return async (db, values) => {
+    if (!compiled) {
+      compiled = build(db, placeholders).compile();
+      slots = compiled.parameters.map((parameter) => {
+        const name = names.find((n) => placeholders[n] === parameter);
+        return name === undefined ? () => parameter : (given: V) => given[name];
+      });
+    }
+    const result = await db.executeQuery<R>({
+      ...compiled,
+      parameters: slots.map((slot) => slot(values)),
+    });
+    return result.rows;
+  };
 }

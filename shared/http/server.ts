@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigError, loadConfig } from '../config.ts';
-import { createLogger, type Logger } from '../telemetry/logger.ts';
+import { bufferedStdout, createLogger, type Logger } from '../telemetry/logger.ts';
 import { type BuildAppOptions, buildApp, type FunctionDefinition } from './app.ts';
 import { type AppContext, type ContextOverrides, createContext } from './context.ts';
 
@@ -58,6 +58,8 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (received) return;
     received = true;
+    // Exits once the log lines still in their batch (bufferedStdout) are written, not on top of them.
+    const exit = () => log.flush(() => process.exit(0));
     log.info({ signal }, 'shutting down: finishing accepted requests');
     const deadline = setTimeout(() => {
       log.error({ deadline_ms: SHUTDOWN_DEADLINE_MS }, 'shutdown took too long; exiting anyway');
@@ -67,11 +69,11 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
     stop().then(
       () => {
         log.info('stopped');
-        process.exit(0);
+        exit();
       },
       (error: unknown) => {
         log.error({ err: error }, 'error while stopping');
-        process.exit(0);
+        exit();
       },
     );
   };
@@ -91,7 +93,7 @@ export async function runFunction(definition: FunctionDefinition): Promise<void>
     }
     throw error;
   }
-  const log = createLogger(definition.name, config.logLevel);
+  const log = createLogger(definition.name, config.logLevel, bufferedStdout());
   if (config.auth.secretKeyGenerated) {
     log.warn('SECRET_KEY is not set: using the development key kept under the data directory');
   }

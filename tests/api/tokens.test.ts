@@ -121,6 +121,20 @@ describe('HS256 tokens are refused when tampered with', () => {
     );
   });
 
+  it('an audience list that names us is accepted; a not-before still ahead, or a respelled signature, is not', async () => {
+    const listed = await claims(user.user.id)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
+      .setAudience(['another-api', AUDIENCE])
+      .setExpirationTime('5m')
+      .sign(secret);
+    const ok = await server.api('/api/users/me', { headers: { authorization: `Bearer ${listed}` } });
+    expect(ok.status).toBe(200);
+    await expectRefused(server, await valid().setNotBefore('1h').sign(secret));
+    // The same signature bytes with padding: another spelling of a valid token.
+    await expectRefused(server, `${user.token}=`);
+  });
+
   it('expired, with its own message', async () => {
     const past = Math.floor(Date.now() / 1000) - 60;
     const token = await claims(user.user.id)

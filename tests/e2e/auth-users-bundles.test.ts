@@ -121,8 +121,7 @@ describe('auth and users bundles as processes', () => {
 
   it('logs JSON lines with request ids, and both exit 0 on SIGTERM', async () => {
     await fetch(`${authBundle.url}/api/auth/jwks.json`, { headers: { 'x-request-id': 'e2e-auth-jwks' } });
-    await new Promise((r) => setTimeout(r, 100));
-    const line = authBundle.lines.map((l) => JSON.parse(l)).find((l) => l.request_id === 'e2e-auth-jwks');
+    const line = await authBundle.waitForLine((l) => l.request_id === 'e2e-auth-jwks');
     expect(line).toMatchObject({ function: 'auth', route: '/api/auth/jwks.json', status: 200 });
     expect(await authBundle.stop('SIGTERM')).toBe(0);
     expect(await usersBundle.stop('SIGTERM')).toBe(0);

@@ -125,6 +125,7 @@ describe('docs bundle', () => {
         port,
         child,
         lines: [],
+        waitForLine: () => Promise.reject(new Error('stdout is not read here')),
         stderr: () => '',
         stop: async () => null,
       };

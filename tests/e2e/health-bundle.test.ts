@@ -49,8 +49,7 @@ describe('health bundle', () => {
 
   it('logs one JSON line per request with its request id', async () => {
     await fetch(`${bundle.url}/api/health/live`, { headers: { 'x-request-id': 'e2e-log-line' } });
-    await new Promise((r) => setTimeout(r, 100));
-    const line = bundle.lines.map((l) => JSON.parse(l)).find((l) => l.request_id === 'e2e-log-line');
+    const line = await bundle.waitForLine((l) => l.request_id === 'e2e-log-line');
     expect(line).toMatchObject({ function: 'health', route: '/api/health/live', status: 200, level: 'info' });
   });
 

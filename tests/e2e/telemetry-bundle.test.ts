@@ -77,8 +77,7 @@ describe('health bundle with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
       attributes: { 'db.statement': 'select 1' },
     });
 
-    await new Promise((r) => setTimeout(r, 100));
-    const line = bundle.lines.map((l) => JSON.parse(l)).find((l) => l.trace_id === incoming.traceId);
+    const line = await bundle.waitForLine((l) => l.trace_id === incoming.traceId);
     expect(line).toMatchObject({
       function: 'health',
       span_id: serverSpan?.spanId,

@@ -9,6 +9,11 @@ export interface RunningBundle {
   child: ChildProcess;
   /** Every stdout line so far (JSON log lines). */
   lines: string[];
+  /**
+   * The first log line that matches, once it is written: a server writes its lines in batches (bufferedStdout in
+   * shared/telemetry/logger.ts), so a line shows up a little after its response.
+   */
+  waitForLine(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Everything written to stderr so far (a crash's stack lands here). */
   stderr(): string;
   /** Sends a signal and resolves with the exit code. */
@@ -30,9 +35,13 @@ export async function startBundle(
   });
   const lines: string[] = [];
   let stderr = '';
-  child.stdout
-    ?.setEncoding('utf8')
-    .on('data', (chunk: string) => lines.push(...chunk.split('\n').filter(Boolean)));
+  // A read may end inside a line; its start waits for the rest.
+  let partial = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts.filter(Boolean));
+  });
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
@@ -56,6 +65,15 @@ export async function startBundle(
     port,
     child,
     lines,
+    async waitForLine(match) {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const found = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find(match);
+        if (found) return found;
+        if (Date.now() > deadline) throw new Error(`no such log line in ${lines.length} lines`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     stderr: () => stderr,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;
