@@ -32,7 +32,7 @@ import {
   hostRegistryEntry,
   importFromHost,
   lazyModules,
-  pgNodeOnly,
+  sourcePatches,
   splitDynamicImports,
 } from './tools/bundle/plugins.mjs';
 
@@ -257,7 +257,7 @@ async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
     // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
     banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
     define: { 'import.meta.url': '__importMetaUrl' },
-    plugins: [lazy, pgNodeOnly(), ...plugins, ...extraPlugins],
+    plugins: [lazy, sourcePatches(), ...plugins, ...extraPlugins],
   });
 
   const chunks = new Map();

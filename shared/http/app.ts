@@ -178,12 +178,13 @@ function routeMatcher() {
  * @fastify/cors without the Fastify version range fastify-plugin attaches to it: checking that range at
  * registration loads semver and compiles its grammar, a few milliseconds of every cold start spent confirming
  * what the lock file pins. tests/unit/plugins.test.ts checks the same range once, at test time. Still marked
- * skip-override, as fastify-plugin marks it, so its hooks apply to every route.
+ * skip-override, as fastify-plugin marks it, so its hooks apply to every route, and named (without a name
+ * Fastify looks for the plugin's file through require.cache).
  */
 const corsPlugin: FastifyPluginCallback<FastifyCorsOptions> = Object.assign(
   (instance: FastifyInstance, options: FastifyCorsOptions, done: (error?: Error) => void) =>
     cors(instance, options, done),
-  { [Symbol.for('skip-override')]: true },
+  { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: '@fastify/cors' },
 );
 
 /** Fastify's types leave out the hop-count form, so say it the way proxy-addr means it: the nearest n hops. */

@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
  * - pg and Kysely, imported by shared/db and the repositories: the pool is made on first use, so they load with
  *   the first query.
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
- *   adapter calls), transports (thread-stream), and semver, which checks the Fastify version a plugin declares
+ *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and semver, which checks the Fastify version a plugin declares
  *   (shared/http/app.ts registers its one plugin without that declaration; a unit test checks it instead).
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
@@ -38,6 +38,7 @@ const LAZY_MODULES = [
   },
   { specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
   { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
+  { specifier: /^\.\/(lib\/)?transport$/, importer: /[\\/]pino[\\/](pino|lib[\\/]tools)\.js$/ },
   { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
   { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
   { specifier: /^kysely$/, importer: FIRST_PARTY, chunk: true },
@@ -149,21 +150,47 @@ module.exports = new Proxy(target, {
 }
 
 /**
- * pg decides at load time whether it runs on Cloudflare Workers by constructing a fetch Response, which makes
- * Node load its whole fetch implementation (undici): the slowest single step of a cold start that touches the
- * database. Function bundles run on Node only.
+ * Dependencies' own start-up work that a function never needs, cut from their source at build time. Each patch
+ * names the text it replaces; the build fails if a new version no longer has it, so none goes stale silently.
+ * - pg decides at load time whether it runs on Cloudflare Workers by constructing a fetch Response, which makes
+ *   Node load its whole fetch implementation (undici): the slowest single step of a cold start that touches the
+ *   database. Function bundles run on Node only.
+ * - pino requires worker_threads when it loads (≈ 6 ms of a cold start: Node's worker machinery) to read
+ *   `isMainThread`, which it needs only when it builds an asynchronous stdout; the functions' logger writes
+ *   synchronously (shared/telemetry/logger.ts), so it is read when asked for.
  */
-export function pgNodeOnly() {
+const SOURCE_PATCHES = [
+  {
+    file: /[\\/]pg[\\/]lib[\\/]stream\.js$/,
+    replace: [['function isCloudflareRuntime() {', 'function isCloudflareRuntime() {\n  return false;']],
+  },
+  {
+    file: /[\\/]pino[\\/]lib[\\/]tools\.js$/,
+    replace: [
+      [
+        "const { isMainThread } = require('worker_threads')",
+        "const isMainThread = () => require('worker_threads').isMainThread",
+      ],
+      ['if (!opts.sync && isMainThread) {', 'if (!opts.sync && isMainThread()) {'],
+    ],
+  },
+];
+
+export function sourcePatches() {
   return {
-    name: 'pg-node-only',
+    name: 'source-patches',
     setup(build) {
-      build.onLoad({ filter: /[\\/]pg[\\/]lib[\\/]stream\.js$/ }, async (args) => {
-        const source = await readFile(args.path, 'utf8');
-        const patched = source.replace('function isCloudflareRuntime() {', '$&\n  return false;');
-        if (patched === source)
-          throw new Error(`pg-node-only: isCloudflareRuntime not found in ${args.path}`);
-        return { contents: patched, loader: 'js', resolveDir: dirname(args.path) };
-      });
+      for (const { file, replace } of SOURCE_PATCHES) {
+        build.onLoad({ filter: file }, async (args) => {
+          let source = await readFile(args.path, 'utf8');
+          for (const [from, to] of replace) {
+            if (!source.includes(from))
+              throw new Error(`source-patches: "${from}" not found in ${args.path}`);
+            source = source.replace(from, to);
+          }
+          return { contents: source, loader: 'js', resolveDir: dirname(args.path) };
+        });
+      }
     },
   };
 }
