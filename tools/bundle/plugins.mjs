@@ -124,11 +124,12 @@ function exportsOf(specifier, resolveDir) {
 
 function standIn({ specifier, resolveDir, target }) {
   const { names: exportNames, esModule } = exportsOf(specifier, resolveDir);
-  const names = JSON.stringify(exportNames);
+  // A Set (esbuild's interop asks for each name's descriptor: Kysely has hundreds), without 'prototype'.
+  const names = JSON.stringify(exportNames.filter((name) => name !== 'prototype'));
   const assert = /^(node:)?assert$/.test(specifier);
   return `let real;
 const load = () => (real ??= require(${JSON.stringify(target)}));
-const names = ${names};
+const names = new Set(${names});
 const esModule = ${esModule};
 const target = function lazyModule() { 'use strict'; };
 const passes = (args) => ${assert ? 'args.length > 0 && Boolean(args[0])' : 'false'};
@@ -139,10 +140,10 @@ module.exports = new Proxy(target, {
     key === '__esModule' ? esModule : ${assert ? "key === 'ok' ? ok : " : ''}Reflect.get(load(), key),
   set: (_, key, value) => Reflect.set(load(), key, value),
   has: (_, key) => Reflect.has(load(), key),
-  ownKeys: () => [...new Set([...names, 'prototype'])],
+  ownKeys: () => [...names, 'prototype'],
   getOwnPropertyDescriptor: (_, key) => {
     if (key === 'prototype') return Reflect.getOwnPropertyDescriptor(target, key);
-    return names.includes(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined;
+    return names.has(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined;
   },
   apply: (_, self, args) => (passes(args) ? undefined : Reflect.apply(load(), self, args)),
   construct: (_, args) => Reflect.construct(load(), args),
