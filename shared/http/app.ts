@@ -18,6 +18,7 @@ import { inRequestSpan, traceRequests } from '../telemetry/request-tracing.ts';
 import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 import type { AppContext } from './context.ts';
 import { HttpError, serviceUnavailable } from './errors.ts';
+import { refuseOversizedBodies } from './oversized-body.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
 import { newRequestId } from './request-id.ts';
 import { type AnyRoute, validateRequest } from './route.ts';
@@ -46,6 +47,7 @@ declare module 'fastify' {
 }
 
 export const BODY_LIMIT_BYTES = 1024 * 1024;
+const TOO_LARGE_DETAIL = `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`;
 const BUSY_DETAIL = 'The server is busy; retry shortly.';
 /** Liveness must answer even when the process sheds load: a restart would only make an overload worse. */
 const NEVER_SHED = new Set(['/api/health/live']);
@@ -116,7 +118,7 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const detail =
       status === 413
-        ? `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`
+        ? TOO_LARGE_DETAIL
         : status === 415
           ? `Unsupported content type "${request.headers['content-type'] ?? ''}"; send application/json.`
           : error.message;
@@ -294,6 +296,14 @@ export async function buildApp(
     exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate', 'location'],
     maxAge: 600,
   });
+
+  // A body declared too large is refused before anything reads it, with a 413 the client can read.
+  app.addHook(
+    'onRequest',
+    refuseOversizedBodies(BODY_LIMIT_BYTES, (request, reply) =>
+      sendProblem(reply, problem(413, TOO_LARGE_DETAIL, { instance: instanceOf(request) })),
+    ),
+  );
 
   if (ctx.config.rateLimit.perAddressPerMinute > 0) {
     // Hooks run in the order registered, so CORS (above) has already run and a browser can read the 429.
