@@ -61,8 +61,10 @@ export function createLogger(functionName: string, level: string, destination?: 
       log: (object) => redactSecrets(object),
     },
   };
-  // stdout unless told otherwise (tests read the lines they write).
-  const logger = destination ? pino(options, destination) : pino(options);
+  // Unless told otherwise (the server's bufferedStdout, tests that read their lines): stdout, each line written
+  // at once. pino's default queues lines for the thread pool, and Lambda freezes the process when the handler
+  // returns, with queued lines late or lost.
+  const logger = pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
   // pino applies no formatter to a child's bindings, so they are cleaned on the way in. Children inherit this
   // method through their prototype, so a child's child (Fastify's request loggers) is covered too.
   const child = logger.child;
