@@ -55,6 +55,9 @@ export interface OutboxEventTable {
   next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
   delivered_at: Date | null;
   last_error: string | null;
+  /** The trace context of the request that wrote the event (null when tracing was off). */
+  traceparent: ColumnType<string | null, string | null | undefined, never>;
+  tracestate: ColumnType<string | null, string | null | undefined, never>;
 }
 
 export interface Database {

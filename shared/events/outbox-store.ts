@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
 import type { OutboxEventRow } from '../db/schema.ts';
+import { injectTraceHeaders } from '../telemetry/tracing.ts';
 
 /** The outbox's SQL. `db` may be a transaction: that is the point of an outbox. */
 
@@ -12,11 +13,19 @@ export interface NewEvent {
   data: unknown;
 }
 
+/** Written with the trace context active when it is recorded, so its delivery joins the request's trace. */
 export async function insertEvent(db: Db, event: NewEvent): Promise<string> {
   const id = randomUUID();
+  const trace = injectTraceHeaders<Record<string, string>>({});
   await db
     .insertInto('outbox_event')
-    .values({ id, ...event, data: JSON.stringify(event.data) })
+    .values({
+      id,
+      ...event,
+      data: JSON.stringify(event.data),
+      traceparent: trace.traceparent ?? null,
+      tracestate: trace.tracestate ?? null,
+    })
     .execute();
   return id;
 }

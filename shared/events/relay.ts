@@ -199,7 +199,13 @@ export class OutboxRelay {
         if (failure) span.setStatus({ code: 2, message: failure });
         return failure;
       },
-      { kind: 'producer' },
+      {
+        kind: 'producer',
+        // In the trace of the request that wrote the event, however late and wherever it is delivered.
+        parent: event.traceparent
+          ? { traceparent: event.traceparent, tracestate: event.tracestate ?? undefined }
+          : undefined,
+      },
     );
   }
 

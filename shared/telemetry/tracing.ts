@@ -40,6 +40,7 @@ export interface TracingRuntime {
     attributes: Attributes,
     fn: (span: Span) => Promise<T> | T,
     kind: SpanKindName,
+    parent?: RemoteParent,
   ): Promise<T>;
   inject(headers: Record<string, string>): void;
   /** Kysely's `log` hook: one CLIENT span per SQL statement, a child of the active span. */
@@ -273,8 +274,8 @@ function createTracing(options: TracingOptions): TracingRuntime {
       };
     },
 
-    withSpan(name, attributes, fn, kind) {
-      const span = startSpan(name, kind, attributes, activeSpan());
+    withSpan(name, attributes, fn, kind, parent) {
+      const span = startSpan(name, kind, attributes, parent ?? activeSpan());
       return withActive(span, async () => {
         try {
           return await fn(span);
@@ -434,10 +435,14 @@ export function withSpan<T>(
   name: string,
   attributes: Attributes,
   fn: (span: Span) => Promise<T> | T,
-  options: { kind?: SpanKindName } = {},
+  options: {
+    kind?: SpanKindName;
+    /** A parent from elsewhere (an event's stored `traceparent`) instead of the active span. */
+    parent?: RemoteParent;
+  } = {},
 ): Promise<T> {
   if (!runtime) return (async () => fn(NOOP_SPAN))();
-  return runtime.withSpan(name, attributes, fn, options.kind ?? 'internal');
+  return runtime.withSpan(name, attributes, fn, options.kind ?? 'internal', options.parent);
 }
 
 /** Adds the active trace context (W3C `traceparent`, `tracestate`) to outgoing HTTP headers; returns them. */

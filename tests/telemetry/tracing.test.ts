@@ -5,6 +5,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { definition as health } from '../../functions/health/routes.ts';
 import packageJson from '../../package.json' with { type: 'json' };
+import { eventPublisher } from '../../shared/events/index.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
@@ -55,6 +56,28 @@ const probe: FunctionDefinition = {
       },
     }),
     defineRoute({
+      method: 'POST',
+      url: '/api/probe/publish',
+      operationId: 'probe_publish',
+      summary: 'probe',
+      status: 202,
+      responses: {},
+      async handler({ ctx }) {
+        // Recorded only: the test has it delivered later, outside this request (as a retry or another
+        // instance would), so only what the outbox row keeps can tie the delivery to this trace.
+        const events = eventPublisher(ctx);
+        await ctx.db.transaction().execute((trx) =>
+          events.record(trx, {
+            type: 'com.example.probe.published',
+            source: '/probe',
+            subject: 'p',
+            data: {},
+          }),
+        );
+        return { published: true };
+      },
+    }),
+    defineRoute({
       method: 'GET',
       url: '/api/probe/crash',
       operationId: 'probe_crash',
@@ -81,7 +104,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
   sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}/`;
-  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, LOG_LEVEL: 'info' };
+  const env = { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint, LOG_LEVEL: 'info', K_SINK: sinkUrl };
   const log = createLogger('health+probe', 'info', { write: (line: string) => lines.push(JSON.parse(line)) });
   server = await startTestServer([health, probe], env, { config: testConfig(env), log });
 });
@@ -93,9 +116,19 @@ afterAll(async () => {
 });
 
 /** Sends what the batch processor holds, then waits for the receiver to have the spans of `traceId`. */
-async function traceOf(traceId: string, count: number): Promise<ReceivedSpan[]> {
-  await currentTracing()?.flush(5_000);
-  const spans = await receiver.waitFor((all) => all.filter((s) => s.traceId === traceId).length >= count);
+async function traceOf(
+  traceId: string,
+  count: number,
+  also: (all: ReceivedSpan[]) => boolean = () => true,
+): Promise<ReceivedSpan[]> {
+  const complete = (all: ReceivedSpan[]) =>
+    all.filter((s) => s.traceId === traceId).length >= count && also(all);
+  // Spans that end after a flush (a delivery in the background) leave with a later one.
+  for (let attempt = 0; attempt < 50 && !complete(receiver.spans); attempt += 1) {
+    await currentTracing()?.flush(5_000);
+    if (!complete(receiver.spans)) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const spans = await receiver.waitFor(complete);
   return spans.filter((s) => s.traceId === traceId);
 }
 
@@ -200,6 +233,28 @@ describe('traces over OTLP/gRPC', () => {
       attributes: { 'cloudevents.event_type': 'com.example.probe', 'http.response.status_code': 202 },
     });
     expect(sinkHeaders.at(-1)?.traceparent).toBe(`00-${incoming.traceId}-${producer?.spanId}-01`);
+  });
+
+  it("draws an event's delivery, sent after the response, in the trace of the request that wrote it", async () => {
+    const incoming = traceparent();
+    const response = await server.api('/api/probe/publish', {
+      method: 'POST',
+      headers: { traceparent: incoming.header },
+    });
+    expect(response.status).toBe(202);
+    eventPublisher(server.ctx).relay?.wake();
+    const spans = await traceOf(incoming.traceId, 2, (all) =>
+      all.some((s) => s.kind === 'SPAN_KIND_PRODUCER' && s.traceId === incoming.traceId),
+    );
+    const serverSpan = spans.find((s) => s.kind === 'SPAN_KIND_SERVER');
+    const producer = spans.find((s) => s.kind === 'SPAN_KIND_PRODUCER');
+    expect(serverSpan?.name).toBe('POST /api/probe/publish');
+    expect(producer).toMatchObject({
+      name: 'send com.example.probe.published',
+      parentSpanId: serverSpan?.spanId,
+      attributes: { 'cloudevents.event_type': 'com.example.probe.published' },
+    });
+    expect(sinkHeaders.map((h) => h.traceparent)).toContain(`00-${incoming.traceId}-${producer?.spanId}-01`);
   });
 
   it('marks a 500 as an error on the server span, and its error log line carries the trace id', async () => {
