@@ -4,6 +4,9 @@ import { readFile } from 'node:fs/promises';
 import { builtinModules, createRequire } from 'node:module';
 import { dirname } from 'node:path';
 
+/** A file of ours (not under node_modules). */
+const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|functions)[\\/]/;
+
 /**
  * Modules that are required when their importer loads but used later, if ever. Each becomes a stand-in that
  * loads the real module on first use (property read, call or `new`), so a cold start never pays for them:
@@ -15,15 +18,13 @@ import { dirname } from 'node:path';
  * - pg and Kysely, imported by shared/db and the repositories: the pool is made on first use, so they load with
  *   the first query.
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
- *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and semver, which checks the Fastify version a plugin declares
- *   (shared/http/app.ts registers its one plugin without that declaration; a unit test checks it instead).
+ *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
+ *   semver, which checks the Fastify version a plugin declares (shared/http/app.ts registers its one plugin
+ *   without that declaration; a unit test checks it instead).
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
  * the chunk with its own code cache.
  */
-/** A file of ours (not under node_modules). */
-const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|functions)[\\/]/;
-
 const LAZY_MODULES = [
   { specifier: /^(node:)?(assert|crypto|dns|http2|https|tls|zlib)$/ },
   {
