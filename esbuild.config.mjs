@@ -240,8 +240,8 @@ function trainCodeCache(name, outdir) {
  * A function: function.cjs, the launcher as index.mjs, then the code cache. CommonJS because vm.Script (which
  * takes and makes V8 code caches) runs scripts, not ES modules; the launcher gives the ES module face. What the
  * function only import()s, and the packages it loads on first use, become chunks/<name>.cjs (see
- * splitDynamicImports and lazyModules), built after a first pass has
- * found them, and before the final pass, which registers the modules they take from the function.
+ * splitDynamicImports and lazyModules), built after a first pass has found them, and before the final pass,
+ * which registers the modules they take from the function.
  */
 async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
   const outdir = join(root, 'dist', 'functions', name);
