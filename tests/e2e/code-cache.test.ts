@@ -22,6 +22,16 @@ function codeCacheOf(dir: string): string {
   ).trim();
 }
 
+/** Runs an ES-module script in a fresh node process and parses the JSON of its last line. */
+function runScript(script: string, env: Record<string, string>): unknown {
+  const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: tmpdir(),
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, SECRET_KEY: TEST_SECRET_KEY, LOG_LEVEL: 'silent', ...env },
+  });
+  return JSON.parse(output.trim().split('\n').at(-1)!);
+}
+
 describe.each(functionNames)('the %s bundle', (name) => {
   it('is loaded with its code cache, which V8 accepts', () => {
     expect(codeCacheOf(resolve('dist/functions', name))).toBe('accepted');
@@ -40,21 +50,46 @@ const listening = m.codeCaches();
 await (await fetch('http://127.0.0.1:${port}/api/health/live')).text();
 for (let i = 0; i < 500 && !m.codeCaches()['chunks/tracing-sdk.cjs']; i++) await new Promise((r) => setTimeout(r, 10));
 console.log(JSON.stringify({ listening, answered: m.codeCaches() })); process.exit(0);`;
-    const output = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: tmpdir(),
-      encoding: 'utf8',
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        SECRET_KEY: TEST_SECRET_KEY,
-        LOG_LEVEL: 'silent',
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}`,
-      },
+    const loaded = runScript(script, {
+      PORT: String(port),
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}`,
     });
-    expect(JSON.parse(output.trim().split('\n').at(-1)!)).toEqual({
+    expect(loaded).toEqual({
       listening: { 'function.cjs': 'accepted' },
       answered: { 'function.cjs': 'accepted', 'chunks/tracing-sdk.cjs': 'accepted' },
     });
+  });
+});
+
+describe('what a cold start loads', () => {
+  // Chunks hold what the first request does not need (tools/bundle/plugins.mjs): a function's cheapest route
+  // answers from function.cjs alone, and the first query loads pg and Kysely, each from its own code cache.
+  it.each([
+    ['health', '/api/health/live', '/api/health'],
+    ['items', '/api/items/', undefined],
+  ])('%s answers %s from function.cjs alone', async (name, cheapest, touchesDatabase) => {
+    const url = pathToFileURL(resolve('dist/functions', name, 'index.mjs')).href;
+    const port = await freePort();
+    const script = `const m = await import(${JSON.stringify(url)}); await m.main();
+const get = async (path) => (await fetch('http://127.0.0.1:${port}' + path)).text();
+await get(${JSON.stringify(cheapest)});
+const cheapest = m.codeCaches();
+${touchesDatabase ? `await get(${JSON.stringify(touchesDatabase)});` : ''}
+console.log(JSON.stringify({ cheapest, database: m.codeCaches() })); process.exit(0);`;
+    const loaded = runScript(script, {
+      PORT: String(port),
+      // Nothing listens there: the readiness query fails fast, after loading the driver.
+      DATABASE_URL: `postgresql://nobody@127.0.0.1:${await freePort()}/none`,
+      DB_CONNECT_TIMEOUT_MS: '1000',
+    }) as { cheapest: Record<string, string>; database: Record<string, string> };
+    expect(loaded.cheapest).toEqual({ 'function.cjs': 'accepted' });
+    if (touchesDatabase) {
+      expect(loaded.database).toEqual({
+        'function.cjs': 'accepted',
+        'chunks/kysely.cjs': 'accepted',
+        'chunks/pg.cjs': 'accepted',
+      });
+    }
   });
 });
 
