@@ -4,7 +4,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { TEST_SECRET_KEY, testConfig } from '../support/app.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
-import { type Outcome, percentile, report, runWorkers, send, statusCounts } from '../support/load.ts';
+import {
+  ONE_CLIENT_LOAD_ENV,
+  type Outcome,
+  percentile,
+  report,
+  runWorkers,
+  send,
+  statusCounts,
+} from '../support/load.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
 
@@ -31,8 +39,7 @@ beforeAll(async () => {
     LOG_LEVEL: 'warn',
     DATA_DIR: tmpdir(),
     DB_POOL_MAX: '10',
-    // One client address sends every request here; the per-address limit has its own tests (tests/api/cache-*).
-    RATE_LIMIT_PER_MINUTE: '0',
+    ...ONE_CLIENT_LOAD_ENV,
   };
   bundles.push(
     ...(await Promise.all([

@@ -8,7 +8,16 @@ import { loadConfig } from '../../shared/config.ts';
 import { createDatabase, type DatabaseHandle } from '../../shared/db/index.ts';
 import { migrateToLatest } from '../../shared/db/migrate.ts';
 import { TEST_SECRET_KEY } from '../support/app.ts';
-import { type Outcome, percentile, report, runWorkers, send, sleep, statusCounts } from '../support/load.ts';
+import {
+  ONE_CLIENT_LOAD_ENV,
+  type Outcome,
+  percentile,
+  report,
+  runWorkers,
+  send,
+  sleep,
+  statusCounts,
+} from '../support/load.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
 
 // The users bundle as a real process, writing sign-ups to a PostgreSQL of its own that the test stops and
@@ -36,8 +45,7 @@ beforeAll(async () => {
       LOG_LEVEL: 'warn',
       DATA_DIR: tmpdir(),
       DB_CONNECT_TIMEOUT_MS: String(CONNECT_TIMEOUT_MS),
-      // One client address sends every request here; the per-address limit has its own tests (tests/api/cache-*).
-      RATE_LIMIT_PER_MINUTE: '0',
+      ...ONE_CLIENT_LOAD_ENV,
     },
     { cwd: tmpdir() },
   );

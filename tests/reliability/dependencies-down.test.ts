@@ -5,7 +5,14 @@ import { freePort } from '../../local/embedded-postgres.ts';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { TEST_SECRET_KEY, testConfig } from '../support/app.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
-import { type Outcome, percentile, report, send, statusCounts } from '../support/load.ts';
+import {
+  ONE_CLIENT_LOAD_ENV,
+  type Outcome,
+  percentile,
+  report,
+  send,
+  statusCounts,
+} from '../support/load.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
 
@@ -38,8 +45,7 @@ beforeAll(async () => {
     SECRET_KEY: TEST_SECRET_KEY,
     LOG_LEVEL: 'error',
     DATA_DIR: tmpdir(),
-    // One client address sends every request here; the per-address limit has its own tests (tests/api/cache-*).
-    RATE_LIMIT_PER_MINUTE: '0',
+    ...ONE_CLIENT_LOAD_ENV,
   };
   [baseline, degraded] = await Promise.all([
     startBundle('items', env, { cwd: tmpdir() }),

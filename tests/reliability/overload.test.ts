@@ -5,7 +5,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { TEST_SECRET_KEY, testConfig } from '../support/app.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
-import { type Outcome, percentile, report, send, statusCounts } from '../support/load.ts';
+import {
+  ONE_CLIENT_LOAD_ENV,
+  type Outcome,
+  percentile,
+  report,
+  send,
+  statusCounts,
+} from '../support/load.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
 import { createTestUser, testDatabase } from '../support/users.ts';
 
@@ -13,13 +20,12 @@ import { createTestUser, testDatabase } from '../support/users.ts';
 // wait queue, the excess gets a quick 503 problem+json with Retry-After instead of joining a queue whose
 // latency grows without bound; liveness keeps answering throughout.
 
-// One client address sends every request here; the per-address limit has its own tests (tests/api/cache-*).
 const common = {
   SECRET_KEY: TEST_SECRET_KEY,
   BCRYPT_COST: '4',
   LOG_LEVEL: 'warn',
   DATA_DIR: tmpdir(),
-  RATE_LIMIT_PER_MINUTE: '0',
+  ...ONE_CLIENT_LOAD_ENV,
 };
 const burst = (count: number, url: string, init?: RequestInit) =>
   Promise.all(Array.from({ length: count }, () => send(url, init)));

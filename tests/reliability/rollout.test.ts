@@ -5,7 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { TEST_SECRET_KEY, testConfig } from '../support/app.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
-import { type Outcome, report, runWorkers, send, sleep, statusCounts } from '../support/load.ts';
+import {
+  ONE_CLIENT_LOAD_ENV,
+  type Outcome,
+  report,
+  runWorkers,
+  send,
+  sleep,
+  statusCounts,
+} from '../support/load.ts';
 import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
@@ -55,8 +63,7 @@ beforeAll(async () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
       OTEL_BSP_SCHEDULE_DELAY: '60000',
       OTEL_BSP_MAX_QUEUE_SIZE: '100000',
-      // One client address sends every request here; the per-address limit has its own tests (tests/api/cache-*).
-      RATE_LIMIT_PER_MINUTE: '0',
+      ...ONE_CLIENT_LOAD_ENV,
     },
     { cwd: tmpdir() },
   );

@@ -3,6 +3,12 @@
  * (status, problem+json or not, latency, transport error code) so a test can say exactly what clients saw.
  */
 
+/**
+ * Environment for a bundle under load from this one client address: the per-address rate limit, which would
+ * answer 429 on a fast machine, is off (it has its own tests, tests/api/cache-*).
+ */
+export const ONE_CLIENT_LOAD_ENV = { RATE_LIMIT_PER_MINUTE: '0' };
+
 export interface Outcome {
   /** HTTP status, or 0 when no response arrived (the transport error is in `error`). */
   status: number;
