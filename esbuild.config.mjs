@@ -254,8 +254,14 @@ async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
     outExtension: { '.js': '.cjs' },
     // import() must become require() inside a vm.Script (which has no module loader of its own).
     supported: { 'dynamic-import': false },
-    // Code shared with ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
-    banner: { js: "var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;" },
+    // The file is the CommonJS wrapper function itself, compiled by the launcher as it is read: wrapping it at
+    // run time would make V8 copy the whole source into one new string before compiling. Code shared with
+    // ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
+    banner: {
+      js: `(function (exports, require, module, __filename, __dirname) {
+var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
+    },
+    footer: { js: '})' },
     define: { 'import.meta.url': '__importMetaUrl' },
     plugins: [lazy, sourcePatches(), ...plugins, ...extraPlugins],
   });

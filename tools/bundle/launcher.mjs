@@ -46,11 +46,8 @@ function loadScript(file) {
   } catch {
     // No cache (a build without training, or a chunk training never loaded): compile from source.
   }
-  // The CommonJS wrapper on a line of its own, with lineOffset -1, keeps stack-trace positions true to the file.
-  const script = new Script(
-    `(function (exports, require, module, __filename, __dirname) {\n${readFileSync(file, 'utf8')}\n})`,
-    { filename: file, lineOffset: -1, cachedData },
-  );
+  // The file is the CommonJS wrapper function (the build writes it so): compiled as read, it is read once.
+  const script = new Script(readFileSync(file, 'utf8'), { filename: file, cachedData });
   const module = { exports: {} };
   const cache = cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'missing';
   loaded.set(file, { script, module, cache });

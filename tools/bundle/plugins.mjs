@@ -20,7 +20,8 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
  *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
  *   semver, which checks the Fastify version a plugin declares (shared/http/app.ts registers its one plugin
- *   without that declaration; a unit test checks it instead).
+ *   without that declaration; a unit test checks it instead), and safe-regex2 (with the regular-expression
+ *   parser it builds tables for at load), which find-my-way asks about routes with a regular expression only.
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
  * the chunk with its own code cache.
@@ -39,6 +40,7 @@ const LAZY_MODULES = [
   },
   { specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
   { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
+  { specifier: /^safe-regex2$/, importer: /[\\/]find-my-way[\\/]index\.js$/, chunk: true },
   { specifier: /^\.\/(lib\/)?transport$/, importer: /[\\/]pino[\\/](pino|lib[\\/]tools)\.js$/ },
   { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
   { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
@@ -109,43 +111,37 @@ export function lazyModules(chunks = new Map(), prefix = './chunks/') {
 }
 
 /**
- * The stand-in: a Proxy around a strict function (so a callable or constructible module still is). Property
- * descriptors are reported configurable because the target does not hold them (a Proxy invariant). The names of
- * its exports are listed at build time, so an ES import (which esbuild turns into a copy of every export name)
- * does not load it. `assert(truthy)` passes without loading
- * node:assert, as it would pass with it; a failing assertion loads it and throws its AssertionError.
+ * The stand-in: a Proxy around a strict function (so a callable or constructible module still is). Its exports
+ * are reached through its prototype, itself a Proxy that loads the module on the first read, and none is listed
+ * as its own: an ES import, which esbuild turns into an object copying every own name of the module (a getter
+ * each, and Kysely has hundreds), then copies nothing, and its reads fall through to that prototype. Whether the
+ * module marks itself `__esModule` is read at build time, because esbuild's interop asks as soon as an import
+ * is evaluated. `assert(truthy)` passes without loading node:assert, as it would pass with it; a failing
+ * assertion loads it and throws its AssertionError.
  */
-function exportsOf(specifier, resolveDir) {
-  const exports = createRequire(`${resolveDir}/`)(specifier);
-  return {
-    names: Reflect.ownKeys(exports).filter((key) => typeof key === 'string'),
-    esModule: exports.__esModule === true,
-  };
+function isEsModule(specifier, resolveDir) {
+  return createRequire(`${resolveDir}/`)(specifier).__esModule === true;
 }
 
 function standIn({ specifier, resolveDir, target }) {
-  const { names: exportNames, esModule } = exportsOf(specifier, resolveDir);
-  // A Set (esbuild's interop asks for each name's descriptor: Kysely has hundreds), without 'prototype'.
-  const names = JSON.stringify(exportNames.filter((name) => name !== 'prototype'));
   const assert = /^(node:)?assert$/.test(specifier);
   return `let real;
 const load = () => (real ??= require(${JSON.stringify(target)}));
-const names = new Set(${names});
-const esModule = ${esModule};
+const esModule = ${isEsModule(specifier, resolveDir)};
 const target = function lazyModule() { 'use strict'; };
 const passes = (args) => ${assert ? 'args.length > 0 && Boolean(args[0])' : 'false'};
 const ok = (...args) => (passes(args) ? undefined : load().ok(...args));
+const read = (key) =>
+  key === '__esModule' ? esModule : ${assert ? "key === 'ok' ? ok : " : ''}Reflect.get(load(), key);
+const exportsView = new Proxy(Object.create(null), {
+  get: (_, key) => read(key),
+  has: (_, key) => Reflect.has(load(), key),
+});
 module.exports = new Proxy(target, {
-  // Asked by esbuild's ES-module interop as soon as an import is evaluated: answered from the build, not a load.
-  get: (_, key) =>
-    key === '__esModule' ? esModule : ${assert ? "key === 'ok' ? ok : " : ''}Reflect.get(load(), key),
+  get: (_, key) => read(key),
   set: (_, key, value) => Reflect.set(load(), key, value),
   has: (_, key) => Reflect.has(load(), key),
-  ownKeys: () => [...names, 'prototype'],
-  getOwnPropertyDescriptor: (_, key) => {
-    if (key === 'prototype') return Reflect.getOwnPropertyDescriptor(target, key);
-    return names.has(key) ? { configurable: true, enumerable: true, get: () => load()[key] } : undefined;
-  },
+  getPrototypeOf: () => exportsView,
   apply: (_, self, args) => (passes(args) ? undefined : Reflect.apply(load(), self, args)),
   construct: (_, args) => Reflect.construct(load(), args),
 });`;
@@ -160,6 +156,13 @@ module.exports = new Proxy(target, {
  * - pino requires worker_threads when it loads (≈ 6 ms of a cold start: Node's worker machinery) to read
  *   `isMainThread`, which it needs only when it builds an asynchronous stdout; the functions' logger writes
  *   synchronously (shared/telemetry/logger.ts), so it is read when asked for.
+ * - find-my-way compiles two functions with `new Function` for every route it adds, and Fastify's not-found
+ *   handler adds two routes for each of the 34 HTTP methods: a hundred-odd compilations of a few distinct
+ *   sources, which no code cache can hold. Compiled functions are kept by their source text and shared (they
+ *   read only their arguments and `this`), so each distinct one is compiled once.
+ * - find-my-way checks on every load that its own three constant regular expressions are safe, which loads
+ *   safe-regex2 and has its parser (ret) build lookup tables. That is a check of the package, which holds for
+ *   the version the lock pins; routes with a regular expression of their own are still checked, on adding them.
  */
 const SOURCE_PATCHES = [
   {
@@ -174,6 +177,37 @@ const SOURCE_PATCHES = [
         "const isMainThread = () => require('worker_threads').isMainThread",
       ],
       ['if (!opts.sync && isMainThread) {', 'if (!opts.sync && isMainThread()) {'],
+    ],
+  },
+  {
+    file: /[\\/]find-my-way[\\/]index\.js$/,
+    replace: ['OPTIONAL_PARAM_REGEXP', 'ESCAPE_REGEXP', 'REMOVE_DUPLICATE_SLASHES_REGEXP'].map((name) => [
+      `if (!isRegexSafe(${name})) {`,
+      `if (false) {`,
+    ]),
+  },
+  {
+    file: /[\\/]find-my-way[\\/]lib[\\/]handler-storage\.js$/,
+    replace: [
+      [
+        "const httpMethodStrategy = require('./strategies/http-method')",
+        `const httpMethodStrategy = require('./strategies/http-method')
+const compiled = new Map()
+const compile = (parameter, body) => {
+  const key = parameter + '\\n' + body
+  let fn = compiled.get(key)
+  if (fn === undefined) compiled.set(key, (fn = new Function(parameter, body)))
+  return fn
+}`,
+      ],
+      [
+        "return new Function('NullObject', fnBody.join('\\n'))(NullObject)",
+        "return compile('NullObject', fnBody.join('\\n'))(NullObject)",
+      ],
+      [
+        "this._getHandlerMatchingConstraints = new Function('derivedConstraints', lines.join('\\n'))",
+        "this._getHandlerMatchingConstraints = compile('derivedConstraints', lines.join('\\n'))",
+      ],
     ],
   },
 ];
