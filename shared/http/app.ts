@@ -23,6 +23,7 @@ import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
 import { newRequestId } from './request-id.ts';
 import { type AnyRoute, validateRequest } from './route.ts';
 import { applySecurityHeaders } from './security-headers.ts';
+import { trustedProxies } from './trusted-proxies.ts';
 
 /**
  * A function: its name, the path prefixes it owns (the single source the Istio routes, the OpenAPI document
@@ -189,9 +190,13 @@ const corsPlugin: FastifyPluginCallback<FastifyCorsOptions> = Object.assign(
   { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: '@fastify/cors' },
 );
 
-/** Fastify's types leave out the hop-count form, so say it the way proxy-addr means it: the nearest n hops. */
+/**
+ * Fastify's types leave out the hop-count form, so say it the way proxy-addr means it: the nearest n hops. A
+ * list becomes a function too, which Fastify takes as it is (see trusted-proxies.ts).
+ */
 function trustProxyOption(setting: Config['trustProxy']) {
-  return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
+  if (typeof setting === 'number') return (_address: string, hop: number) => hop < setting;
+  return typeof setting === 'boolean' ? setting : trustedProxies(setting);
 }
 
 export interface BuildAppOptions {

@@ -21,7 +21,12 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
  *   semver, which checks the Fastify version a plugin declares (shared/http/app.ts registers its one plugin
  *   without that declaration; a unit test checks it instead), and safe-regex2 (with the regular-expression
- *   parser it builds tables for at load), which find-my-way asks about routes with a regular expression only.
+ *   parser it builds tables for at load), which find-my-way asks about routes with a regular expression only;
+ *   ipaddr.js, which proxy-addr uses only to compile a trust list (shared/http/trusted-proxies.ts gives Fastify
+ *   a function instead); pino, which Fastify requires to make a logger of its own (the functions give it theirs,
+ *   shared/telemetry/logger.ts), and what that logger needs for errors and values JSON cannot hold only (pino's
+ *   error serializer, safe-stable-stringify); Fastify's error serializer, for replies our error handler does
+ *   not make.
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
  * the chunk with its own code cache.
@@ -41,6 +46,18 @@ const LAZY_MODULES = [
   { specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
   { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
   { specifier: /^safe-regex2$/, importer: /[\\/]find-my-way[\\/]index\.js$/, chunk: true },
+  { specifier: /^pino$/, importer: /[\\/]fastify[\\/]lib[\\/]logger-pino\.js$/, chunk: true },
+  {
+    specifier: /^(pino-std-serializers|safe-stable-stringify)$/,
+    importer: /[\\/](fastify[\\/]lib[\\/]logger-pino\.js|shared[\\/]telemetry[\\/]logger\.ts)$/,
+    chunk: true,
+  },
+  {
+    specifier: /^\.\/error-serializer$/,
+    importer: /[\\/]fastify[\\/]lib[\\/]error-handler\.js$/,
+    chunk: true,
+  },
+  { specifier: /^ipaddr\.js$/, importer: /[\\/]@fastify[\\/]proxy-addr[\\/]index\.js$/, chunk: true },
   { specifier: /^\.\/(lib\/)?transport$/, importer: /[\\/]pino[\\/](pino|lib[\\/]tools)\.js$/ },
   { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
   { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
@@ -160,6 +177,15 @@ module.exports = new Proxy(target, {
  *   handler adds two routes for each of the 34 HTTP methods: a hundred-odd compilations of a few distinct
  *   sources, which no code cache can hold. Compiled functions are kept by their source text and shared (they
  *   read only their arguments and `this`), so each distinct one is compiled once.
+ * - Fastify loads node:perf_hooks (≈ 1.5 ms: Node's whole performance-timeline machinery) for performance.now(),
+ *   which times each reply (reply.elapsedTime). process.hrtime() reads the same monotonic clock; only the
+ *   difference of two readings is ever used, so the origin does not matter.
+ * - Fastify's pino glue reads pino's symbols and error serializer when it loads, which would load pino (see
+ *   LAZY_MODULES): the serializer is taken from pino-std-serializers (where pino takes it from) when an error is
+ *   logged, and the symbol marks a pino instance's own serializers, which the functions' logger (not pino)
+ *   never has.
+ * - proxy-addr reads two functions of ipaddr.js when it loads, which would load it (see LAZY_MODULES): it
+ *   reads them when called instead.
  * - find-my-way checks on every load that its own three constant regular expressions are safe, which loads
  *   safe-regex2 and has its parser (ret) build lookup tables. That is a check of the package, which holds for
  *   the version the lock pins; routes with a regular expression of their own are still checked, on adding them.
@@ -177,6 +203,29 @@ const SOURCE_PATCHES = [
         "const isMainThread = () => require('worker_threads').isMainThread",
       ],
       ['if (!opts.sync && isMainThread) {', 'if (!opts.sync && isMainThread()) {'],
+    ],
+  },
+  {
+    file: /[\\/]fastify[\\/]lib[\\/]logger-factory\.js$/,
+    replace: [
+      [
+        "const { performance } = require('node:perf_hooks')",
+        'const performance = { now: () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 } }',
+      ],
+    ],
+  },
+  {
+    file: /[\\/]fastify[\\/]lib[\\/]logger-pino\.js$/,
+    replace: [
+      ['const { serializersSym } = pino.symbols', "const serializersSym = Symbol('pino.serializers')"],
+      ['err: pino.stdSerializers.err,', "err: (error) => require('pino-std-serializers').err(error),"],
+    ],
+  },
+  {
+    file: /[\\/]@fastify[\\/]proxy-addr[\\/]index\.js$/,
+    replace: [
+      ['const isip = ipaddr.isValid', 'const isip = (address) => ipaddr.isValid(address)'],
+      ['const parseip = ipaddr.parse', 'const parseip = (address) => ipaddr.parse(address)'],
     ],
   },
   {
