@@ -183,6 +183,8 @@ function verifyHs256(config: Config, key: KeyObject, token: string): AccessToken
 
 /** The public keys for /api/auth/jwks.json: empty when only the shared HS256 secret is configured. */
 export async function publicJwks(config: Config): Promise<{ keys: JWK[] }> {
+  // A shared secret (HS256) has no public half: nothing to make, nor WebCrypto to load, for an empty set.
+  if (!config.auth.jwtPrivateKey && !config.auth.jwtPublicKey) return { keys: [] };
   const keys = await keysFor(config);
   return { keys: keys.publicJwk ? [keys.publicJwk] : [] };
 }

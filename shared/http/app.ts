@@ -5,7 +5,6 @@ import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
-  type FastifyPluginCallback,
   type FastifyReply,
   type FastifyRequest,
   LogController,
@@ -178,17 +177,23 @@ function routeMatcher() {
 }
 
 /**
- * @fastify/cors without the Fastify version range fastify-plugin attaches to it: checking that range at
- * registration loads semver and compiles its grammar, a few milliseconds of every cold start spent confirming
- * what the lock file pins. tests/unit/plugins.test.ts checks the same range once, at test time. Still marked
- * skip-override, as fastify-plugin marks it, so its hooks apply to every route, and named (without a name
- * Fastify looks for the plugin's file through require.cache).
+ * @fastify/cors, applied to the root instance by calling the plugin rather than registering it. Its hooks and
+ * OPTIONS route go through Fastify's queue like any other (so they keep their place among our hooks), but the
+ * plugin itself does not become one of avvio's: a registered plugin costs avvio's loading machinery and, for
+ * this one, the Fastify version range fastify-plugin attaches to it, whose check loads semver (together
+ * ≈ 5 ms of a cold start, tests/bench/RESULTS.md). tests/unit/plugins.test.ts checks that range at test time.
+ * The plugin reports bad options through its callback, at once.
  */
-const corsPlugin: FastifyPluginCallback<FastifyCorsOptions> = Object.assign(
-  (instance: FastifyInstance, options: FastifyCorsOptions, done: (error?: Error) => void) =>
-    cors(instance, options, done),
-  { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: '@fastify/cors' },
-);
+function applyCors(app: FastifyInstance, options: FastifyCorsOptions): void {
+  const plugin = cors as unknown as (
+    instance: FastifyInstance,
+    options: FastifyCorsOptions,
+    done: (error?: Error) => void,
+  ) => void;
+  plugin(app, options, (error) => {
+    if (error) throw error;
+  });
+}
 
 /**
  * Fastify's types leave out the hop-count form, so say it the way proxy-addr means it: the nearest n hops. A
@@ -295,7 +300,7 @@ export async function buildApp(
         .send();
   });
 
-  app.register(corsPlugin, {
+  applyCors(app, {
     origin: ctx.config.corsOrigins.includes('*') ? true : ctx.config.corsOrigins,
     credentials: !ctx.config.corsOrigins.includes('*'),
     exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate', 'location'],

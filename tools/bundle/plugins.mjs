@@ -16,7 +16,8 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  * - Fastify's schema compilers (Ajv, fast-json-stringify), loaded when an app is made: our routes validate with
  *   valibot, so they compile nothing unless a plugin declares a Fastify schema.
  * - pg and Kysely, imported by shared/db and the repositories: the pool is made on first use, so they load with
- *   the first query.
+ *   the first query. jose, which signs tokens at login and handles asymmetric keys (HS256 tokens are verified
+ *   without it, shared/auth/tokens.ts).
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
  *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
  *   semver, which checks the Fastify version a plugin declares (shared/http/app.ts registers its one plugin
@@ -62,6 +63,7 @@ const LAZY_MODULES = [
   { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
   { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
   { specifier: /^kysely$/, importer: FIRST_PARTY, chunk: true },
+  { specifier: /^jose$/, importer: FIRST_PARTY, chunk: true },
 ];
 
 const isBuiltin = (specifier) => builtinModules.includes(specifier.replace(/^node:/, ''));
