@@ -175,10 +175,13 @@ module.exports = new Proxy(target, {
  * - pino requires worker_threads when it loads (≈ 6 ms of a cold start: Node's worker machinery) to read
  *   `isMainThread`, which it needs only when it builds an asynchronous stdout; the functions' logger writes
  *   synchronously (shared/telemetry/logger.ts), so it is read when asked for.
- * - find-my-way compiles two functions with `new Function` for every route it adds, and Fastify's not-found
- *   handler adds two routes for each of the 34 HTTP methods: a hundred-odd compilations of a few distinct
- *   sources, which no code cache can hold. Compiled functions are kept by their source text and shared (they
- *   read only their arguments and `this`), so each distinct one is compiled once.
+ * - find-my-way writes and compiles two functions with `new Function` for every route it adds, and Fastify's
+ *   not-found handler adds two routes for each of the 34 HTTP methods: a hundred-odd compilations of a few
+ *   distinct sources, which no code cache can hold, and ≈ 0.3 MB of garbage (enough for one more young-generation
+ *   collection). Each is written and compiled on its first call instead (the not-found routes' never are: they
+ *   take no parameters and no route is constrained), and compiled functions are kept by their source text and
+ *   shared (they read only their arguments and `this`), so each distinct one is compiled once; so is the matcher
+ *   of each path prefix, which every method's tree compiled again.
  * - Fastify loads node:perf_hooks (≈ 1.5 ms: Node's whole performance-timeline machinery) for performance.now(),
  *   which times each reply (reply.elapsedTime). process.hrtime() reads the same monotonic clock; only the
  *   difference of two readings is ever used, so the origin does not matter.
@@ -238,6 +241,21 @@ const SOURCE_PATCHES = [
     ]),
   },
   {
+    file: /[\\/]find-my-way[\\/]lib[\\/]node\.js$/,
+    replace: [
+      [
+        'function compilePrefixMatch (prefix) {',
+        `const prefixMatchers = new Map()
+function compilePrefixMatch (prefix) {
+  let matcher = prefixMatchers.get(prefix)
+  if (matcher === undefined) prefixMatchers.set(prefix, (matcher = compileNewPrefixMatch(prefix)))
+  return matcher
+}
+function compileNewPrefixMatch (prefix) {`,
+      ],
+    ],
+  },
+  {
     file: /[\\/]find-my-way[\\/]lib[\\/]handler-storage\.js$/,
     replace: [
       [
@@ -250,6 +268,20 @@ const compile = (parameter, body) => {
   if (fn === undefined) compiled.set(key, (fn = new Function(parameter, body)))
   return fn
 }`,
+      ],
+      [
+        '_createParamsObject: this._compileCreateParamsObject(params)\n    }',
+        `_createParamsObject: null
+    }
+    handlerObject._createParamsObject = (...args) =>
+      (handlerObject._createParamsObject = this._compileCreateParamsObject(params))(...args)`,
+      ],
+      [
+        'this._compileGetHandlerMatchingConstraints(constrainer, constraints)',
+        `this._getHandlerMatchingConstraints = (derivedConstraints) => {
+        this._compileGetHandlerMatchingConstraints(constrainer)
+        return this._getHandlerMatchingConstraints(derivedConstraints)
+      }`,
       ],
       [
         "return new Function('NullObject', fnBody.join('\\n'))(NullObject)",
