@@ -229,6 +229,10 @@ export async function buildApp(
     // Long ids reach validation and get a 422 naming the field, rather than a bare router 404.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
     return503OnClosing: true,
+    // Every hook and route Fastify adds becomes a plugin of avvio's, each with its own 10 s timer by default: a
+    // cold start armed and cleared a dozen of them. Ours call back at once; a hung one would show as a server
+    // that never listens, which the readiness probe reports.
+    pluginTimeout: 0,
     clientErrorHandler: answerClientError,
     forceCloseConnections: 'idle',
     keepAliveTimeout: 75_000,

@@ -29,7 +29,7 @@ import { type Results, renderResults } from './report.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
-const COLD_ROUNDS = quick ? 3 : 11;
+const COLD_ROUNDS = quick ? 3 : 21;
 const LOAD_ROUNDS = quick ? 1 : 3;
 const LOAD_SECONDS = quick ? 1.5 : 3;
 const CONNECTIONS = 8;
@@ -318,6 +318,9 @@ async function main() {
           key,
           {
             ms: median(samples.map((s) => s.ms)),
+            // Each round measures every subject once, bare included: a ratio per round, so that the machine's
+            // drift between rounds cancels, and their median.
+            ratio: median(samples.map((s, round) => s.ms / cold.get('bare')![round]!.ms)),
             rssMiB: median(samples.map((s) => s.rssMiB ?? Number.NaN)),
             status: samples[0]!.status,
           },

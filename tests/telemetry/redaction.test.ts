@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../shared/telemetry/logger.ts';
+import { isSecretKey } from '../../shared/telemetry/redact.ts';
 
 // What reaches stdout, read back: no secret survives, wherever it sits in the logged object.
 
@@ -83,5 +84,21 @@ describe('log redaction', () => {
     log.child({ request_id: 'r1', authorization: SECRETS[4] }).info('hello');
     expect(lines[0]).not.toContain(SECRETS[4]);
     expect(JSON.parse(lines[0] as string)).toMatchObject({ request_id: 'r1', authorization: '[redacted]' });
+  });
+
+  it('takes a key for a secret by its ending, in any case', () => {
+    // The names this rule was first written as, a regular expression; isSecretKey compares text instead.
+    const rule =
+      /(password|passwd|secret|secret[-_]?key|token|tokens|authorization|cookie|api[-_]?key|private[-_]?key|credentials?)$/i;
+    const keys = [
+      ...['password', 'passwd', 'secret', 'token', 'tokens', 'authorization', 'cookie', 'credential'],
+      ...['credentials', 'secretKey', 'secret-key', 'SECRET_KEY', 'apiKey', 'x-api-key', 'api_key'],
+      ...['privateKey', 'private-key', 'jwt_private_key', 'hashed_password', 'refreshToken', 'Set-Cookie'],
+      ...['email', 'full_name', 'token_type', 'passwords', 'key', 'api', 'secrets', 'tokenizer', 'cookies'],
+      ...['user-agent', 'expires_in', 'id', '', 'PASSWORD', 'Authorization'],
+    ];
+    expect(keys.filter(isSecretKey)).toEqual(keys.filter((key) => rule.test(key)));
+    expect(keys.filter(isSecretKey)).toContain('hashed_password');
+    expect(keys.filter(isSecretKey)).not.toContain('token_type');
   });
 });

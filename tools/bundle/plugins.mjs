@@ -11,8 +11,9 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  * Modules that are required when their importer loads but used later, if ever. Each becomes a stand-in that
  * loads the real module on first use (property read, call or `new`), so a cold start never pays for them:
  * - Node built-ins a bare node:http server does not load: Fastify requires https and http2 for servers we never
- *   make, pg requires tls and dns for connections made later, sonic-boom and find-my-way require assert,
- *   shared code imports crypto for work done on demand.
+ *   make, and os to list the interfaces it listens on (see SOURCE_PATCHES), pg requires tls and dns for
+ *   connections made later, find-my-way requires assert, shared code imports crypto and os for work done on
+ *   demand.
  * - Fastify's schema compilers (Ajv, fast-json-stringify), loaded when an app is made: our routes validate with
  *   valibot, so they compile nothing unless a plugin declares a Fastify schema.
  * - pg and Kysely, imported by shared/db and the repositories: the pool is made on first use, so they load with
@@ -33,7 +34,7 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  * the chunk with its own code cache.
  */
 const LAZY_MODULES = [
-  { specifier: /^(node:)?(assert|crypto|dns|http2|https|tls|zlib)$/ },
+  { specifier: /^(node:)?(assert|crypto|dns|http2|https|os|tls|zlib)$/ },
   {
     specifier: /^\.\/(lib\/validator-compiler|lib\/serializer-compiler|standalone)$/,
     importer: /[\\/]@fastify[\\/]ajv-compiler[\\/]index\.js$/,
@@ -189,6 +190,13 @@ module.exports = new Proxy(target, {
  *   LAZY_MODULES): the serializer is taken from pino-std-serializers (where pino takes it from) when an error is
  *   logged, and the symbol marks a pino instance's own serializers, which the functions' logger (not pino)
  *   never has.
+ * - Fastify logs the address it listens on, and for 0.0.0.0 first lists the machine's network interfaces (os,
+ *   getifaddrs) to log one line per IPv4 address: the functions, which listen on 0.0.0.0 in a pod, log
+ *   http://127.0.0.1:<port> alone, the first line Fastify logged, and the address `listen()` resolves to.
+ * - Fastify's not-found router holds nothing but routes added for every method alike (router.all), at "/" and
+ *   "/*" for each instance that sets a handler: 68 routes in 34 identical trees, ≈ 0.1 MB built by every cold
+ *   start. One tree, looked up whatever the method, answers the same; and since "/*" matches "/" as well (with
+ *   an empty "*" parameter), the root instance's route is added once.
  * - proxy-addr reads two functions of ipaddr.js when it loads, which would load it (see LAZY_MODULES): it
  *   reads them when called instead.
  * - find-my-way checks on every load that its own three constant regular expressions are safe, which loads
@@ -216,6 +224,33 @@ const SOURCE_PATCHES = [
       [
         "const { performance } = require('node:perf_hooks')",
         'const performance = { now: () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 } }',
+      ],
+    ],
+  },
+  {
+    file: /[\\/]fastify[\\/]lib[\\/]server\.js$/,
+    replace: [
+      [
+        "  if (address.address === '0.0.0.0') {\n",
+        "  if (address.address === '0.0.0.0') {\n    return ['127.0.0.1']\n",
+      ],
+    ],
+  },
+  {
+    file: /[\\/]fastify[\\/]lib[\\/]four-oh-four\.js$/,
+    replace: [
+      [
+        '    defaultRoute: fourOhFourFallBack\n  })\n',
+        `    defaultRoute: fourOhFourFallBack
+  })
+  router.all = (path, handler, store) => router.on('GET', path, handler, store)
+  const findInTree = router.find.bind(router)
+  router.find = (method, path, constraints) => findInTree('GET', path, constraints)
+`,
+      ],
+      [
+        '    router.all(prefix, routeHandler, context)',
+        "    if (prefix !== '/') router.all(prefix, routeHandler, context)",
       ],
     ],
   },
