@@ -156,20 +156,31 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex) {
   socket.destroy(error);
 }
 
-/** Path patterns of every route, so an unknown method on a known path answers 405 rather than 404. */
+/**
+ * Path patterns of every route, so an unknown method on a known path answers 405 rather than 404. Made when
+ * first asked (a 404, 405 or plain OPTIONS), not as each route is added: a cold start needs none of them.
+ */
 function routeMatcher() {
-  const routes: { pattern: RegExp; method: string }[] = [];
+  const added: { url: string; method: string }[] = [];
+  let routes: { pattern: RegExp; method: string }[] | undefined;
+  const patternOf = (url: string) => {
+    const source = url
+      .replace(/\/$/, '')
+      .split('/')
+      .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    return new RegExp(`^${source}/?$`);
+  };
   return {
     add(url: string, methods: string[]) {
-      const source = url
-        .replace(/\/$/, '')
-        .split('/')
-        .map((part) => (part.startsWith(':') ? '[^/]+' : part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-        .join('/');
-      const pattern = new RegExp(`^${source}/?$`);
-      for (const method of methods) routes.push({ pattern, method });
+      for (const method of methods) added.push({ url, method });
+      routes = undefined;
     },
     allowed(path: string): string[] {
+      if (!routes) {
+        const patterns = new Map(added.map(({ url }) => [url, patternOf(url)]));
+        routes = added.map(({ url, method }) => ({ pattern: patterns.get(url) as RegExp, method }));
+      }
       const normalized = path.replace(/\/{2,}/g, '/');
       return [...new Set(routes.filter((r) => r.pattern.test(normalized)).map((r) => r.method))];
     },
