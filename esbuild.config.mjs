@@ -182,6 +182,9 @@ const common = {
   sourcemap: true,
   metafile: true,
   legalComments: 'none',
+  // esbuild's default, said here because the launcher relies on it: non-ASCII characters are escaped, so a
+  // script file is ASCII and is read as Latin-1 (see assertAscii).
+  charset: 'ascii',
   banner,
   // Optional drivers that pg and friends probe for but never need here.
   external: ['pg-native', 'cloudflare:sockets'],
@@ -234,6 +237,20 @@ function trainCodeCache(name, outdir) {
       } else reject(new Error(`${name}: code-cache training failed (${signal ?? code}):\n${stderr}`));
     });
   });
+}
+
+/**
+ * The launcher reads a script as Latin-1, which for ASCII is the same text as UTF-8 and is read without
+ * decoding into fewer fresh pages (≈ 60 fewer page faults, ≈ 0.5 ms of a cold start). Fails the build if a
+ * byte outside ASCII ever reaches a script, which would then read wrong. A --readable build keeps comments,
+ * which may hold UTF-8 text: read as Latin-1 only those comments change, so it is not checked.
+ */
+function assertAscii(file) {
+  if (readable) return;
+  const bytes = readFileSync(file);
+  const at = bytes.findIndex((byte) => byte > 0x7f);
+  if (at !== -1)
+    throw new Error(`${relative(root, file)}: byte ${at} is not ASCII; the launcher reads Latin-1`);
 }
 
 /**
@@ -292,6 +309,7 @@ var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
         // start with tracing on); from their ES modules it keeps the few it uses.
         mainFields: ['module', 'main'],
       });
+      assertAscii(join(outdir, 'chunks', `${chunk}.cjs`));
       chunkBytes.push(statSync(join(outdir, 'chunks', `${chunk}.cjs`)).size);
       chunkMeta[chunk] = result.metafile;
     }
@@ -301,6 +319,7 @@ var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
     stdin: hostRegistryEntry(root, entry, hostModules),
     outfile: join(outdir, 'function.cjs'),
   });
+  assertAscii(join(outdir, 'function.cjs'));
   writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
   writeFileSync(join(outdir, 'chunks.meta.json'), JSON.stringify(chunkMeta));
   copyFileSync(join(root, 'tools', 'bundle', 'launcher.mjs'), join(outdir, 'index.mjs'));

@@ -46,8 +46,9 @@ function loadScript(file) {
   } catch {
     // No cache (a build without training, or a chunk training never loaded): compile from source.
   }
-  // The file is the CommonJS wrapper function (the build writes it so): compiled as read, it is read once.
-  const script = new Script(readFileSync(file, 'utf8'), { filename: file, cachedData });
+  // The file is the CommonJS wrapper function (the build writes it so): compiled as read, it is read once. It
+  // is ASCII (the build checks), so Latin-1 reads the same text without UTF-8 decoding.
+  const script = new Script(readFileSync(file, 'latin1'), { filename: file, cachedData });
   const module = { exports: {} };
   const cache = cachedData ? (script.cachedDataRejected ? 'rejected' : 'accepted') : 'missing';
   loaded.set(file, { script, module, cache });
