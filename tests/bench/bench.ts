@@ -30,7 +30,7 @@ import { type Results, renderResults } from './report.ts';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
 const COLD_ROUNDS = quick ? 3 : 21;
-const LOAD_ROUNDS = quick ? 1 : 3;
+const LOAD_ROUNDS = quick ? 1 : 5;
 const LOAD_SECONDS = quick ? 1.5 : 3;
 const CONNECTIONS = 8;
 const bench = (path: string) => join(root, 'tests', 'bench', path);
