@@ -21,8 +21,8 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  *   without it, shared/auth/tokens.ts).
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
  *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
- *   semver, which checks the Fastify version a plugin declares (shared/http/app.ts registers its one plugin
- *   without that declaration; a unit test checks it instead), and safe-regex2 (with the regular-expression
+ *   semver, which checks the Fastify version a registered plugin declares (shared/http/app.ts applies its one
+ *   plugin without registering it; a unit test checks that range instead), and safe-regex2 (with the regular-expression
  *   parser it builds tables for at load), which find-my-way asks about routes with a regular expression only;
  *   ipaddr.js, which proxy-addr uses only to compile a trust list (shared/http/trusted-proxies.ts gives Fastify
  *   a function instead); pino, which Fastify requires to make a logger of its own (the functions give it theirs,
