@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import * as v from 'valibot';
+import { LEVEL_NAMES, type Level } from './telemetry/levels.ts';
 
 /**
  * The environment of CONTRACT.md, parsed once and typed. Every function reads its settings from here, so a
@@ -17,7 +18,7 @@ export interface Config {
   port: number;
   /** Requests served at once by one process; past it, 503 at once (0 = no limit). */
   maxInFlightRequests: number;
-  logLevel: string;
+  logLevel: Level;
   dataDir: string;
   database: {
     url: string | undefined;
@@ -132,7 +133,7 @@ const envSchema = v.object({
   ENVIRONMENT: v.optional(v.picklist(['development', 'staging', 'production']), 'development'),
   PORT: v.optional(intVar(1, 65535), '8080'),
   MAX_IN_FLIGHT_REQUESTS: v.optional(intVar(0, 100_000), '256'),
-  LOG_LEVEL: v.optional(v.picklist(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info'),
+  LOG_LEVEL: v.optional(v.picklist(LEVEL_NAMES), 'info'),
   DATA_DIR: v.optional(v.string(), '.data'),
   DATABASE_URL: v.optional(urlVar(['postgres:', 'postgresql:'])),
   DB_POOL_MAX: v.optional(intVar(1, 100), '5'),

@@ -1,15 +1,12 @@
 import { writeSync } from 'node:fs';
 import { err as serializeError } from 'pino-std-serializers';
 import { configure } from 'safe-stable-stringify';
+import { LEVEL_NAMES, LEVELS, type Level } from './levels.ts';
 import { redactSecrets } from './redact.ts';
 
 // JSON lines on stdout, written the way pino writes them (the same keys, order and error format, with the
 // serializers pino uses), by a logger small enough to cost a cold start nothing: pino, building its levels,
 // prototypes and destination when a function starts, was ≈ 5 % of a cold start (tests/bench/RESULTS.md).
-
-/** The levels LOG_LEVEL names, pino's: a logger writes lines of its level and above; `silent` writes none. */
-export const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
-export type Level = keyof typeof LEVELS;
 
 /** `log.info(object, message?, ...args)` or `log.info(message, ...args)`; printf-style %s %d %i %f %j %o %O. */
 export interface LogFn {
@@ -119,7 +116,6 @@ interface Shared {
   serializers: Record<string, Serializer>;
 }
 
-const LEVEL_NAMES = Object.keys(LEVELS) as Level[];
 const LABELS = Object.fromEntries(LEVEL_NAMES.map((name) => [LEVELS[name], name]));
 const LEVEL_PREFIX = Object.fromEntries(LEVEL_NAMES.map((name) => [name, `{"level":"${name}","time":"`]));
 
@@ -249,7 +245,6 @@ class JsonLogger implements Logger {
  * the reader and retries; once the reader is gone (EPIPE) the lines have nowhere to go and are dropped, rather
  * than failing the request that logged them.
  */
-const pause = new Int32Array(new SharedArrayBuffer(4));
 function writeAll(fd: number, text: string): void {
   let data: string | Buffer = text;
   let length = Buffer.byteLength(text);
@@ -260,7 +255,7 @@ function writeAll(fd: number, text: string): void {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN') {
-        Atomics.wait(pause, 0, 0, 10);
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
         continue;
       }
       if (code === 'EPIPE') return;
