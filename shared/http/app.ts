@@ -161,8 +161,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex) {
  * first asked (a 404, 405 or plain OPTIONS), not as each route is added: a cold start needs none of them.
  */
 function routeMatcher() {
-  const added: { url: string; method: string }[] = [];
-  let routes: { pattern: RegExp; method: string }[] | undefined;
+  const routes: { url: string; methods: string[]; pattern?: RegExp }[] = [];
   const patternOf = (url: string) => {
     const source = url
       .replace(/\/$/, '')
@@ -173,16 +172,15 @@ function routeMatcher() {
   };
   return {
     add(url: string, methods: string[]) {
-      for (const method of methods) added.push({ url, method });
-      routes = undefined;
+      routes.push({ url, methods });
     },
     allowed(path: string): string[] {
-      if (!routes) {
-        const patterns = new Map(added.map(({ url }) => [url, patternOf(url)]));
-        routes = added.map(({ url, method }) => ({ pattern: patterns.get(url) as RegExp, method }));
-      }
       const normalized = path.replace(/\/{2,}/g, '/');
-      return [...new Set(routes.filter((r) => r.pattern.test(normalized)).map((r) => r.method))];
+      const matching = routes.filter((route) => {
+        route.pattern ??= patternOf(route.url);
+        return route.pattern.test(normalized);
+      });
+      return [...new Set(matching.flatMap((route) => route.methods))];
     },
   };
 }
