@@ -53,6 +53,23 @@ describe('health bundle', () => {
     expect(line).toMatchObject({ function: 'health', route: '/api/health/live', status: 200, level: 'info' });
   });
 
+  // The bundle's Fastify and find-my-way are patched at build time (tools/bundle/plugins.mjs): one not-found
+  // tree for every method, matchers compiled on first use. The API tests run the unpatched sources.
+  it('answers unknown paths with a 404 and known paths with another method with a 405, whatever the method', async () => {
+    for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'PROPFIND']) {
+      for (const path of ['/', '/api/nowhere', '/api/health/live/extra']) {
+        const response = await fetch(`${bundle.url}${path}`, { method });
+        expect([method, path, response.status]).toEqual([method, path, 404]);
+        expect(response.headers.get('content-type')).toContain('application/problem+json');
+        if (method !== 'HEAD') expect((await response.json()).instance).toBe(path);
+      }
+    }
+    const wrongMethod = await fetch(`${bundle.url}/api/health/live`, { method: 'DELETE' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
+    expect(bundle.lines.join('\n')).not.toContain('did not catch this');
+  });
+
   it('answers 503 while the database is down, keeps liveness, and recovers', async () => {
     await database.stop();
     const down = await fetch(`${bundle.url}/api/health`);
