@@ -50,9 +50,12 @@ function algorithmOf(key: KeyObject): Algorithm {
 
 const keyCache = new WeakMap<Config, Promise<TokenKeys>>();
 
+/** A key pair (Ed25519 or RSA) is configured; otherwise tokens are HS256 with the shared secret. */
+const hasKeyPair = (config: Config) => Boolean(config.auth.jwtPrivateKey || config.auth.jwtPublicKey);
+
 async function makeKeys(config: Config): Promise<TokenKeys> {
   const { jwtPrivateKey, jwtPublicKey, secretKey } = config.auth;
-  if (jwtPrivateKey || jwtPublicKey) {
+  if (hasKeyPair(config)) {
     const privateKey = jwtPrivateKey ? createPrivateKey(jwtPrivateKey) : undefined;
     const publicKey = privateKey ? createPublicKey(privateKey) : createPublicKey(jwtPublicKey as string);
     const publicJwk = await exportJWK(publicKey);
@@ -184,7 +187,7 @@ function verifyHs256(config: Config, key: KeyObject, token: string): AccessToken
 /** The public keys for /api/auth/jwks.json: empty when only the shared HS256 secret is configured. */
 export async function publicJwks(config: Config): Promise<{ keys: JWK[] }> {
   // A shared secret (HS256) has no public half: nothing to make, nor WebCrypto to load, for an empty set.
-  if (!config.auth.jwtPrivateKey && !config.auth.jwtPublicKey) return { keys: [] };
+  if (!hasKeyPair(config)) return { keys: [] };
   const keys = await keysFor(config);
   return { keys: keys.publicJwk ? [keys.publicJwk] : [] };
 }
