@@ -7,6 +7,8 @@ interface PackageRule {
   groupName?: string;
   enabled?: boolean;
   description?: string;
+  matchUpdateTypes?: string[];
+  dependencyDashboardApproval?: boolean;
 }
 
 const renovate: { packageRules: PackageRule[]; lockFileMaintenance?: { enabled?: boolean } } = JSON.parse(
@@ -59,6 +61,19 @@ describe('renovate.json', () => {
     expect(bcrypt.enabled).toBe(false);
     expect(bcrypt.description).toMatch(/npm ci/);
     expect(settingsFor('@node-rs/bcrypt-linux-x64-gnu').enabled).toBe(false);
+  });
+
+  it('moves the Node.js runtime and its types together, to a new LTS major only once approved', () => {
+    for (const name of ['node', '@types/node']) {
+      expect(settingsFor(name).groupName, name).toBe('Node.js runtime');
+      const major = renovate.packageRules.find(
+        (r) => r.matchUpdateTypes?.includes('major') && r.matchPackageNames?.includes(name),
+      );
+      expect(major?.dependencyDashboardApproval, name).toBe(true);
+    }
+    // The base-image rule comes first, so the node image joins the runtime group rather than that one.
+    const names = renovate.packageRules.map((r) => r.groupName);
+    expect(names.indexOf('Node.js runtime')).toBeGreaterThan(names.indexOf('Base image'));
   });
 
   it('refreshes the lock file', () => {
