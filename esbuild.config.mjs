@@ -177,7 +177,7 @@ const common = {
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node24',
   minify: !readable,
   sourcemap: true,
   metafile: true,

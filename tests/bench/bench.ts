@@ -92,7 +92,7 @@ async function buildPlainEsmVariant(name: string): Promise<string> {
     bundle: true,
     platform: 'node',
     format: 'esm',
-    target: 'node20',
+    target: 'node24',
     minify: true,
     outfile: join(outdir, 'index.mjs'),
     external: ['pg-native', 'cloudflare:sockets'],

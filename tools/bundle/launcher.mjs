@@ -4,11 +4,10 @@
 // loaded the same way, each with its own cache. Run by node it starts the server; imported (Lambda, tests) it
 // only exports.
 
-// Built-ins through process.getBuiltinModule (Node >= 20.16) rather than `import`: an ES import of a built-in
-// builds a module facade of all its exports, and node:module (for createRequire) is needed only for what is not
-// built in (bcrypt.node). Together a few milliseconds of every cold start.
-const builtin =
-  process.getBuiltinModule?.bind(process) ?? (await import('node:module')).createRequire(import.meta.url);
+// Built-ins through process.getBuiltinModule rather than `import`: an ES import of a built-in builds a module
+// facade of all its exports, and node:module (for createRequire) is needed only for what is not built in
+// (bcrypt.node). Together a few milliseconds of every cold start.
+const builtin = (id) => process.getBuiltinModule(id);
 const { readFileSync, realpathSync, writeFileSync } = builtin('node:fs');
 const { dirname, join, resolve } = builtin('node:path');
 const { fileURLToPath } = builtin('node:url');
@@ -29,7 +28,7 @@ function requireFor(file) {
   const fromNode = () => (nodeRequire ??= builtin('node:module').createRequire(file));
   const required = (id) => {
     if (id.startsWith('.') && id.endsWith('.cjs')) return loadScript(resolve(dirname(file), id));
-    return process.getBuiltinModule?.(id) ?? fromNode()(id);
+    return builtin(id) ?? fromNode()(id);
   };
   return Object.defineProperties(required, {
     resolve: { get: () => fromNode().resolve },
