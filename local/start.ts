@@ -40,6 +40,7 @@ async function main(): Promise<void> {
       `  Swagger UI ${base}/docs`,
       `  Health     ${base}/health`,
       `  Database   ${embedded ? `embedded PostgreSQL on 127.0.0.1:${embedded.port}` : 'DATABASE_URL'}`,
+      `  Node.js    ${process.version}`,
       `  Log in as  ${config.firstSuperuser.email} / ${password}`,
       `             curl -d 'username=${config.firstSuperuser.email}&password=...' ${base}/auth/token`,
       config.auth.secretKeyGenerated ? '  SECRET_KEY not set: using a development key kept in .data/' : '',

@@ -45,6 +45,8 @@ describe('npm start (dist/local/start.mjs)', () => {
     }
     expect(output).toContain(`http://localhost:${port}/api`);
     expect(output).toMatch(/Log in as\s+admin@example\.com \/ \S+/);
+    // The runtime the project brings (package.json's `node`), which npm scripts and this test run on.
+    expect(output).toContain(`Node.js    ${process.version}`);
 
     const health = await fetch(`http://127.0.0.1:${port}/api/health`);
     expect(health.status).toBe(200);
