@@ -15,7 +15,7 @@ const TokenRequest = v.object(
     grant_type: v.optional(v.literal('password', 'must be "password"')),
     scope: v.optional(text({ max: 1024 })),
   },
-  (issue) => (v.getDotPath(issue) === null ? 'must be form fields or a JSON object' : 'is required'),
+  'is required',
 );
 
 const TokenResponse = v.object({
