@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import cors, { type FastifyCorsOptions } from '@fastify/cors';
 import Fastify, {
@@ -19,7 +19,7 @@ import type { AppContext } from './context.ts';
 import { HttpError, serviceUnavailable } from './errors.ts';
 import { refuseOversizedBodies } from './oversized-body.ts';
 import { PROBLEM_CONTENT_TYPE, type Problem, problem } from './problem.ts';
-import { newRequestId } from './request-id.ts';
+import { newRequestId, requestIdOf } from './request-id.ts';
 import { type AnyRoute, validateRequest } from './route.ts';
 import { applySecurityHeaders } from './security-headers.ts';
 import { trustedProxies } from './trusted-proxies.ts';
@@ -49,9 +49,9 @@ declare module 'fastify' {
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 const TOO_LARGE_DETAIL = `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`;
 const BUSY_DETAIL = 'The server is busy; retry shortly.';
+const CLOSING_DETAIL = 'This instance is shutting down; retry shortly.';
 /** Liveness must answer even when the process sheds load: a restart would only make an overload worse. */
 const NEVER_SHED = new Set(['/api/health/live']);
-const REQUEST_ID = /^[\w\-.:@]{1,128}$/;
 
 const requestsTotal = counter<'function' | 'method' | 'route' | 'status'>(
   'http_requests_total',
@@ -157,6 +157,23 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex) {
 }
 
 /**
+ * Node answers an `Expect` other than 100-continue with a bare 417 unless someone listens: this answer is
+ * problem+json with a request id, like every other.
+ */
+function refuseExpectation(request: IncomingMessage, response: ServerResponse) {
+  const instance = (request.url ?? '/').split('?')[0];
+  const detail = `The expectation "${request.headers.expect}" cannot be met; only 100-continue is supported.`;
+  const body = JSON.stringify(problem(417, detail, { instance }));
+  response.writeHead(417, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestIdOf(request.headers),
+    connection: 'close',
+  });
+  response.end(body);
+}
+
+/**
  * Path patterns of every route, so an unknown method on a known path answers 405 rather than 404. Made when
  * first asked (a 404, 405 or plain OPTIONS), not as each route is added: a cold start needs none of them.
  */
@@ -228,16 +245,14 @@ export async function buildApp(
     loggerInstance: ctx.log as FastifyBaseLogger,
     // One line per request is written in onResponse below, with the route template and duration.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
-    genReqId: (req) => {
-      const given = req.headers['x-request-id'];
-      return typeof given === 'string' && REQUEST_ID.test(given) ? given : newRequestId();
-    },
+    genReqId: (req) => requestIdOf(req.headers),
     bodyLimit: BODY_LIMIT_BYTES,
     // request.ip is the client behind Istio/Knative (X-Forwarded-For from trusted hops only): TRUST_PROXY.
     trustProxy: trustProxyOption(ctx.config.trustProxy),
     // Long ids reach validation and get a 422 naming the field, rather than a bare router 404.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
-    return503OnClosing: true,
+    // Answered by our own hook below, as problem+json with a request id like every other answer.
+    return503OnClosing: false,
     // Every hook and route Fastify adds becomes a plugin of avvio's, each with its own 10 s timer by default: a
     // cold start armed and cleared a dozen of them. Ours call back at once; a hung one would show as a server
     // that never listens, which the readiness probe reports.
@@ -247,6 +262,9 @@ export async function buildApp(
     keepAliveTimeout: 75_000,
     frameworkErrors: (error, request, reply) => {
       const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+      // Answered outside the request's lifecycle (no onSend hook runs), so what every answer carries is set here.
+      reply.header('x-request-id', request.id);
+      applySecurityHeaders(reply);
       sendProblem(
         reply,
         problem(status, error.message || 'Malformed request.', { instance: instanceOf(request) }),
@@ -254,6 +272,7 @@ export async function buildApp(
     },
   });
   app.decorate('ctx', ctx);
+  app.server.on('checkExpectation', refuseExpectation);
   if (!started.has(ctx.functionName)) {
     started.add(ctx.functionName);
     coldStarts.inc({ function: ctx.functionName });
@@ -320,6 +339,24 @@ export async function buildApp(
     maxAge: 600,
   });
 
+  // Keep-alive sockets would hold close() open until they time out: once closing, every response ends its
+  // connection, so in-flight requests finish and the server stops promptly. A request that arrives on such a
+  // connection meanwhile gets a 503 to retry elsewhere.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  // Method first: a path that does not take this method answers 405 with Allow (or 404) before its body is
+  // parsed, so a form sent with the wrong method is no 415. After CORS, so a browser can read either answer.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (closing) {
+      sendProblem(reply, problem(503, CLOSING_DETAIL, { instance: instanceOf(request) }), {
+        'retry-after': '1',
+      });
+    } else if (request.is404) answerUnmatched(request, reply);
+    else done();
+  });
+
   // A body declared too large is refused before anything reads it, with a 413 the client can read.
   app.addHook(
     'onRequest',
@@ -358,13 +395,6 @@ export async function buildApp(
       done();
     });
   }
-
-  // Keep-alive sockets would hold close() open until they time out: once closing, every response ends its
-  // connection, so in-flight requests finish and the server stops promptly.
-  let closing = false;
-  app.addHook('preClose', async () => {
-    closing = true;
-  });
 
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
