@@ -20,9 +20,8 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
  *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
  *   semver, which checks the Fastify version a registered plugin declares (shared/http/app.ts applies its one
- *   plugin without registering it; a unit test checks that range instead); what the functions' logger needs
- *   for errors and values JSON cannot hold only (pino's error serializer, safe-stable-stringify); Fastify's
- *   error serializer, for replies our error handler does not make.
+ *   plugin without registering it; a unit test checks that range instead); Fastify's error serializer, for
+ *   replies our error handler does not make.
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
  * the chunk with its own code cache.
@@ -41,11 +40,6 @@ const LAZY_MODULES = [
   },
   { specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
   { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
-  {
-    specifier: /^(pino-std-serializers|safe-stable-stringify)$/,
-    importer: /[\\/]shared[\\/]telemetry[\\/]logger\.ts$/,
-    chunk: true,
-  },
   {
     specifier: /^\.\/error-serializer$/,
     importer: /[\\/]fastify[\\/]lib[\\/]error-handler\.js$/,
