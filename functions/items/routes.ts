@@ -55,7 +55,10 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
 
 const ItemListQuery = listQuery({
   q: v.optional(
-    v.pipe(text(1, 255), v.description('Only items whose title contains this text, ignoring case.')),
+    v.pipe(
+      text({ min: 1, max: 255 }),
+      v.description('Only items whose title contains this text, ignoring case.'),
+    ),
   ),
   is_active: v.optional(
     v.pipe(
