@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.ts';
@@ -18,12 +20,14 @@ import {
 import {
   type ClusterTemplate,
   createClusterTemplate,
+  PG_BIN,
   type ReplicatedPair,
   startReplicatedPair,
 } from '../support/postgres-cluster.ts';
 import { type RunningBundle, startBundle } from '../support/process.ts';
 import { type EventSink, startEventSink } from '../support/sink.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { inCI } from '../support/tools.ts';
 import { createTestUser, type TestUser } from '../support/users.ts';
 
 // What a failover looks like to the items function: a PostgreSQL primary and its streaming standby, behind a
@@ -47,6 +51,7 @@ interface Created {
 
 let template: ClusterTemplate;
 beforeAll(async () => {
+  if (missing) return;
   template = await createClusterTemplate(async (url) => {
     const admin = new pg.Client({ connectionString: url() });
     await admin.connect();
@@ -224,7 +229,10 @@ async function scenario(synchronous: boolean) {
   });
 }
 
-describe('primary killed under load, standby promoted, Service re-pointed', () => {
+// Without Debian's PostgreSQL 15 server binaries (a laptop) this is skipped; CI installs them and fails without.
+const missing = !inCI && !existsSync(join(PG_BIN, 'pg_basebackup'));
+
+describe.skipIf(missing)('primary killed under load, standby promoted, Service re-pointed', () => {
   it('synchronous replication: only 503s with Retry-After, serving within 5 s, no acknowledged create lost, each event once', async () => {
     await scenario(true);
   }, 60_000);
