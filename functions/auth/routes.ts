@@ -2,6 +2,7 @@ import * as v from 'valibot';
 import { publicJwks } from '../../shared/auth/tokens.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { defineRoute } from '../../shared/http/route.ts';
+import { text } from '../../shared/http/schemas.ts';
 import { FORM_CONTENT_TYPE, registerFormParser } from './form.ts';
 import { logIn } from './login.ts';
 
@@ -9,20 +10,10 @@ import { logIn } from './login.ts';
 // (client_id, client_secret, ... as Swagger UI sends them).
 const TokenRequest = v.object(
   {
-    username: v.pipe(
-      v.string('must be a string'),
-      v.trim(),
-      v.nonEmpty('is required'),
-      v.maxLength(320, 'must be at most 320 characters'),
-      v.toLowerCase(),
-    ),
-    password: v.pipe(
-      v.string('must be a string'),
-      v.nonEmpty('is required'),
-      v.maxLength(1024, 'must be at most 1024 characters'),
-    ),
+    username: v.pipe(text({ min: 1, max: 320 }), v.trim(), v.nonEmpty('is required'), v.toLowerCase()),
+    password: text({ min: 1, max: 1024 }),
     grant_type: v.optional(v.literal('password', 'must be "password"')),
-    scope: v.optional(v.string('must be a string')),
+    scope: v.optional(text({ max: 1024 })),
   },
   (issue) => (v.getDotPath(issue) === null ? 'must be form fields or a JSON object' : 'is required'),
 );

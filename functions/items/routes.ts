@@ -6,20 +6,11 @@ import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { unprocessable } from '../../shared/http/errors.ts';
 import { PaginationQuery, pageSchema } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
-import { Uuid, uuidParams } from '../../shared/http/schemas.ts';
+import { text, Uuid, uuidParams } from '../../shared/http/schemas.ts';
 import * as items from './service.ts';
 
-/** Text as PostgreSQL counts it (code points, not UTF-16 units), without the NUL it cannot store. */
-const text = (min: number, max: number) =>
-  v.pipe(
-    v.string(),
-    v.check((s) => !s.includes('\0'), 'must not contain NUL characters'),
-    v.check((s) => [...s].length >= min, `must be at least ${min} character${min === 1 ? '' : 's'}`),
-    v.check((s) => [...s].length <= max, `must be at most ${max} characters`),
-  );
-
-const Title = text(1, 255);
-const Description = v.nullable(text(0, 255));
+const Title = text({ min: 1, max: 255 });
+const Description = v.nullable(text({ max: 255, multiline: true }));
 
 /** Plainer words than valibot's defaults ("Invalid key: Expected never") for the body as a whole. */
 const bodyMessage = (issue: v.StrictObjectIssue) =>

@@ -53,8 +53,7 @@ describe('health bundle', () => {
     expect(line).toMatchObject({ function: 'health', route: '/api/health/live', status: 200, level: 'info' });
   });
 
-  // The bundle's Fastify and find-my-way are patched at build time (tools/bundle/plugins.mjs): one not-found
-  // tree for every method, matchers compiled on first use. The API tests run the unpatched sources.
+  // Fastify's not-found router and the 405 hook, as the bundle runs them, under every method.
   it('answers unknown paths with a 404 and known paths with another method with a 405, whatever the method', async () => {
     for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'PROPFIND']) {
       for (const path of ['/', '/api/nowhere', '/api/health/live/extra']) {
