@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { DatabaseBusyError, isDatabaseUnavailable } from '../../db/index.ts';
+import { databaseUnavailable, requestsShed } from '../../telemetry/http-metrics.ts';
 import { busy, HttpError, serviceUnavailable } from '../errors.ts';
-import { databaseUnavailable, requestsShed } from '../metrics.ts';
 import { problem, requestPath, sendProblem } from '../problem.ts';
 import { TOO_LARGE_DETAIL } from './body-limit.ts';
 

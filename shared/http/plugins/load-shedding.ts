@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
+import { requestsShed } from '../../telemetry/http-metrics.ts';
 import { busy } from '../errors.ts';
-import { requestsShed } from '../metrics.ts';
 
 export interface LoadSheddingOptions {
   /** Requests served at once; past it, a 503 with Retry-After. */

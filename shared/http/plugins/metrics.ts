@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin';
-import { gauge, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../../telemetry/metrics.ts';
-import { coldStarts, requestDuration, requestsTotal } from '../metrics.ts';
+import { coldStarts, requestDuration, requestsTotal, watchPool } from '../../telemetry/http-metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../../telemetry/metrics.ts';
 
 export interface MetricsOptions {
   /** Serve GET /metrics (off when the app is only described, for the OpenAPI document). */
@@ -24,12 +24,7 @@ export const metrics = fp<MetricsOptions>(
       started.add(fn);
       coldStarts.inc({ function: fn });
     }
-    gauge<'function' | 'state'>('db_pool_connections', 'Database pool connections by state.', (g) => {
-      const pool = ctx.database?.pool;
-      g.set({ function: fn, state: 'total' }, pool?.totalCount ?? 0);
-      g.set({ function: fn, state: 'idle' }, pool?.idleCount ?? 0);
-      g.set({ function: fn, state: 'waiting' }, pool?.waitingCount ?? 0);
-    });
+    watchPool(fn, () => ctx.database?.pool);
     app.addHook('onResponse', (request, reply, next) => {
       const labels = {
         function: fn,
@@ -42,8 +37,8 @@ export const metrics = fp<MetricsOptions>(
       next();
     });
     if (options.endpoint ?? true) {
-      app.get('/metrics', { logLevel: 'warn' }, (_request, reply) =>
-        reply.type(PROMETHEUS_CONTENT_TYPE).send(renderMetrics()),
+      app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) =>
+        reply.type(PROMETHEUS_CONTENT_TYPE).send(await renderMetrics()),
       );
     }
     done();
