@@ -1,0 +1,45 @@
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { PROBLEM_CONTENT_TYPE, problem } from './problem.ts';
+import { newRequestId, requestIdOf } from './request-id.ts';
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large.'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.'],
+};
+
+/**
+ * Fastify's `clientErrorHandler`. Requests Node's HTTP parser rejects (headers over its limit, a garbled request
+ * line) never reach Fastify's handlers; Fastify's default answer is plain JSON. They get problem+json like every
+ * other error.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is malformed.'];
+  const body = JSON.stringify(problem(status, detail));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${newRequestId()}\r\n` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
+}
+
+/**
+ * The HTTP server's `checkExpectation` listener. Node answers an `Expect` other than 100-continue with a bare
+ * 417 unless someone listens: this one is problem+json with a request id, like every other answer.
+ */
+export function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const instance = (request.url ?? '/').split('?')[0];
+  const detail = `The expectation "${request.headers.expect}" cannot be met; only 100-continue is supported.`;
+  const body = JSON.stringify(problem(417, detail, { instance }));
+  response.writeHead(417, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestIdOf(request),
+    connection: 'close',
+  });
+  response.end(body);
+}
