@@ -5,8 +5,24 @@ import { PaginationQuery, pageOf, pageSchema } from '../../shared/http/paginatio
 import { defineRoute } from '../../shared/http/route.ts';
 import { uuidParams } from '../../shared/http/schemas.ts';
 import { listUsers } from './repository.ts';
-import { SignUp, toUserDto, UpdateMe, UpdateUser, UserPublic } from './schemas.ts';
-import { administerUser, readUser, removeUser, signUp, updateMe } from './service.ts';
+import {
+  SessionPublic,
+  SignUp,
+  toSessionDto,
+  toUserDto,
+  UpdateMe,
+  UpdateUser,
+  UserPublic,
+} from './schemas.ts';
+import {
+  administerUser,
+  endMySession,
+  listMySessions,
+  readUser,
+  removeUser,
+  signUp,
+  updateMe,
+} from './service.ts';
 
 const tags = ['users'];
 const UserId = uuidParams('user_id');
@@ -63,7 +79,7 @@ const updateMeRoute = defineRoute({
   operationId: 'users_update_me',
   summary: 'Update the signed-in user',
   description:
-    'Partial: only the fields sent change. A new email or password needs `current_password` (422 without it, 400 when it is wrong; wrong guesses count against the login rate limits).',
+    'Partial: only the fields sent change. A new email or password needs `current_password` (422 without it, 400 when it is wrong; wrong guesses count against the login rate limits). A new password ends every other session of the user; this one stays.',
   tags,
   auth: requireUser,
   body: UpdateMe,
@@ -71,6 +87,41 @@ const updateMeRoute = defineRoute({
   errors: [400, 409, 429],
   async handler({ body, user, ctx, request }) {
     return toUserDto(await updateMe(ctx, user, body, request.ip));
+  },
+});
+
+const listSessions = defineRoute({
+  method: 'GET',
+  url: '/api/users/me/sessions',
+  operationId: 'users_list_my_sessions',
+  summary: 'My open sessions',
+  description:
+    'Every session of the signed-in user that has not ended or expired, newest login first, `skip`/`limit` paginated. The one of the token that asks is marked `current`.',
+  tags,
+  auth: requireUser,
+  query: PaginationQuery,
+  responses: { 200: { description: 'A page of sessions.', schema: pageSchema(SessionPublic) } },
+  async handler({ query, user, ctx }) {
+    const { rows, count } = await listMySessions(ctx, user, query);
+    return pageOf(rows.map(toSessionDto), count);
+  },
+});
+
+const endSessionRoute = defineRoute({
+  method: 'DELETE',
+  url: '/api/users/me/sessions/:session_id',
+  operationId: 'users_end_my_session',
+  summary: 'End one of my sessions',
+  description:
+    'Its refresh token and access tokens stop working at once. A session of another user, or one already ended, is a 404.',
+  tags,
+  auth: requireUser,
+  params: uuidParams('session_id'),
+  status: 204,
+  responses: { 204: { description: 'The session has ended.' } },
+  errors: [404],
+  async handler({ params, user, ctx }) {
+    await endMySession(ctx, user, params.session_id);
   },
 });
 
@@ -97,7 +148,7 @@ const patchUser = defineRoute({
   operationId: 'users_update',
   summary: 'Update a user (superuser)',
   description:
-    'Partial update of any user, including `is_active` and `is_superuser`. A superuser cannot deactivate or demote itself (403). The user’s existing tokens are re-checked at once.',
+    'Partial update of any user, including `is_active` and `is_superuser`. A superuser cannot deactivate or demote itself (403). The user’s existing tokens are re-checked at once; a deactivation ends all of the user’s sessions, a new password all but the caller’s own.',
   tags,
   auth: requireSuperuser,
   params: UserId,
@@ -114,7 +165,8 @@ const deleteUserRoute = defineRoute({
   url: '/api/users/:user_id',
   operationId: 'users_delete',
   summary: 'Delete a user and their items (superuser)',
-  description: 'A superuser cannot delete itself (403). The user’s tokens stop working at once.',
+  description:
+    'A superuser cannot delete itself (403). The user’s sessions end and their tokens stop working at once.',
   tags,
   auth: requireSuperuser,
   params: UserId,
@@ -129,5 +181,15 @@ const deleteUserRoute = defineRoute({
 export const definition: FunctionDefinition = {
   name: 'users',
   prefixes: ['/api/users'],
-  routes: [signUpRoute, listRoute, readMe, updateMeRoute, readUserRoute, patchUser, deleteUserRoute],
+  routes: [
+    signUpRoute,
+    listRoute,
+    readMe,
+    updateMeRoute,
+    listSessions,
+    endSessionRoute,
+    readUserRoute,
+    patchUser,
+    deleteUserRoute,
+  ],
 };

@@ -89,6 +89,7 @@ function instanceOf(request: FastifyRequest): string {
 /** Maps anything thrown to problem+json. Only typed errors and the framework's own 4xx say what went wrong. */
 function handleError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply) {
   const instance = instanceOf(request);
+  const routeMembers = (status: number) => request.routeOptions.config.spec?.problemMembers?.(status);
   if (error instanceof HttpError) {
     return sendProblem(
       reply,
@@ -96,6 +97,7 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
         type: error.type,
         instance,
         ...(error.errors && { errors: error.errors }),
+        ...(error.members ?? routeMembers(error.status)),
       }),
       error.headers,
     );
@@ -122,7 +124,7 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
         : status === 415
           ? `Unsupported content type "${request.headers['content-type'] ?? ''}"; send application/json.`
           : error.message;
-    return sendProblem(reply, problem(status, detail, { instance }));
+    return sendProblem(reply, problem(status, detail, { instance, ...routeMembers(status) }));
   }
   request.log.error({ err: error }, 'unhandled error');
   return sendProblem(

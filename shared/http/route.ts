@@ -63,6 +63,11 @@ export interface RouteSpec<
   responses: Record<number, ResponseSpec>;
   /** Error statuses this route can answer besides those implied by its auth and inputs. */
   errors?: number[];
+  /**
+   * Extension members for this route's problems that do not carry their own, by status (the token endpoint
+   * adds RFC 6749's `error` code to its 4xx, validation failures included).
+   */
+  problemMembers?(status: number): Record<string, string> | undefined;
   handler(args: HandlerArgs<Out<B>, Out<Q>, Out<P>, U>): Promise<unknown>;
 }
 
