@@ -6,6 +6,7 @@ import type { FunctionDefinition } from '../../shared/http/app.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { type FieldError, unprocessable } from '../../shared/http/errors.ts';
 import { defineRoute } from '../../shared/http/route.ts';
+import { text } from '../../shared/http/schemas.ts';
 import {
   assertCookieOrigin,
   clearedRefreshCookie,
@@ -27,41 +28,29 @@ const NO_STORE = { 'cache-control': { description: 'no-store', schema: { type: '
 const TokenRequest = v.object(
   {
     grant_type: v.optional(
-      v.pipe(
-        v.string('must be a string'),
-        v.maxLength(64, 'must be at most 64 characters'),
-        v.description('`password` (the default) or `refresh_token`.'),
-      ),
+      v.pipe(text({ max: 64 }), v.description('`password` (the default) or `refresh_token`.')),
     ),
     username: v.optional(
       v.pipe(
-        v.string('must be a string'),
+        text({ min: 1, max: 320 }),
         v.trim(),
         v.nonEmpty('is required'),
-        v.maxLength(320, 'must be at most 320 characters'),
         v.toLowerCase(),
         v.description('The email (password grant).'),
       ),
     ),
     password: v.optional(
-      v.pipe(
-        v.string('must be a string'),
-        v.nonEmpty('is required'),
-        v.maxLength(1024, 'must be at most 1024 characters'),
-        v.description('The password (password grant).'),
-      ),
+      v.pipe(text({ min: 1, max: 1024 }), v.description('The password (password grant).')),
     ),
     refresh_token: v.optional(
       v.pipe(
-        v.string('must be a string'),
-        v.nonEmpty('is required'),
-        v.maxLength(512, 'must be at most 512 characters'),
+        text({ min: 1, max: 512 }),
         v.description(
           `The refresh token to spend (refresh_token grant); omitted in cookie mode, where the \`${REFRESH_COOKIE}\` cookie carries it.`,
         ),
       ),
     ),
-    scope: v.optional(v.string('must be a string')),
+    scope: v.optional(text({ max: 1024 })),
     token_delivery: v.optional(
       v.pipe(
         v.picklist(['body', 'cookie'], 'must be "body" or "cookie"'),
@@ -216,15 +205,12 @@ const logout = defineRoute({
 const RevokeRequest = v.object(
   {
     token: v.pipe(
-      v.string('must be a string'),
-      v.nonEmpty('is required'),
-      v.maxLength(8192, 'must be at most 8192 characters'),
+      text({ min: 1, max: 8192 }),
       v.description('A refresh token, or an access token: either way its session ends.'),
     ),
     token_type_hint: v.optional(
       v.pipe(
-        v.string('must be a string'),
-        v.maxLength(64, 'must be at most 64 characters'),
+        text({ max: 64 }),
         v.description('`refresh_token` or `access_token`: which kind to look for first.'),
       ),
     ),

@@ -14,9 +14,10 @@ import {
 } from '../../shared/auth/session-store.ts';
 import { assertLoginAllowed, recordLoginFailure } from '../../shared/cache/rate-limit.ts';
 import type { Db } from '../../shared/db/index.ts';
+import type { PageWindow } from '../../shared/db/keyset.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { badRequest, conflict, forbidden, notFound, unprocessable } from '../../shared/http/errors.ts';
-import type { Pagination } from '../../shared/http/pagination.ts';
+import { type Pagination, paginate } from '../../shared/http/pagination.ts';
 import {
   DuplicateEmail,
   deleteUser,
@@ -26,7 +27,7 @@ import {
   type UserChanges,
   updateUser,
 } from './repository.ts';
-import type { SignUpInput, UpdateMeInput, UpdateUserInput } from './schemas.ts';
+import { type SignUpInput, toSessionDto, type UpdateMeInput, type UpdateUserInput } from './schemas.ts';
 
 const emailTaken = () =>
   conflict('A user with this email already exists.', [
@@ -162,10 +163,13 @@ export async function removeUser(ctx: AppContext, actor: CurrentUser, id: string
   if (!deleted) throw notFound('No user has this id.');
 }
 
-/** The caller's open sessions, newest first, the one of this request marked `current`. */
-export async function listMySessions(ctx: AppContext, user: SignedInUser, page: Pagination) {
-  const { rows, count } = await listOpenSessions(ctx.db, user.id, page);
-  return { rows: rows.map((row) => ({ ...row, current: row.id === user.sessionId })), count };
+/** A page of the caller's open sessions, newest first, the one of this request marked `current`. */
+export async function listMySessions(ctx: AppContext, user: SignedInUser, query: Pagination) {
+  return paginate(
+    { secret: ctx.config.auth.secretKey, binding: { list: 'sessions', caller: `own:${user.id}` }, query },
+    (window: PageWindow) => listOpenSessions(ctx.db, user.id, window),
+    (row) => toSessionDto({ ...row, current: row.id === user.sessionId }),
+  );
 }
 
 /** Ends one of the caller's sessions; someone else's, or one already ended, is a 404. */

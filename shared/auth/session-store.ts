@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { afterPosition, type PageWindow, type Positioned, positionOf } from '../db/keyset.ts';
 import { hashRefreshToken, newRefreshToken, successorOf } from './refresh-tokens.ts';
 
 /**
@@ -230,30 +231,36 @@ export async function deleteExpiredSessions(db: Db, batch = 1000): Promise<numbe
   return Number(result.numDeletedRows);
 }
 
-export interface SessionListing {
-  id: string;
+export interface SessionListing extends Positioned {
   created_at: Date;
   last_used_at: Date;
   expires_at: Date;
   user_agent: string | null;
 }
 
-/** A user's open sessions, newest first, with their total. */
-export async function listOpenSessions(db: Db, userId: string, page: { skip: number; limit: number }) {
+/** A window of a user's open sessions, newest login first (the order every list shares), with their total. */
+export async function listOpenSessions(
+  db: Db,
+  userId: string,
+  window: PageWindow,
+): Promise<{ rows: SessionListing[]; count: string }> {
   const open = db
     .selectFrom('session')
-    .where('user_id', '=', userId)
-    .where('ended_at', 'is', null)
-    .where('expires_at', '>', sql<Date>`now()`);
+    .where('session.user_id', '=', userId)
+    .where('session.ended_at', 'is', null)
+    .where('session.expires_at', '>', sql<Date>`now()`);
+  let page = open
+    .select(['id', 'created_at', 'last_used_at', 'expires_at', 'user_agent'])
+    .select(positionOf('session').as('position_at'));
+  if (window.after) page = page.where(afterPosition('session', window.after.at, window.after.id));
   const [rows, total] = await Promise.all([
-    open
-      .select(['id', 'created_at', 'last_used_at', 'expires_at', 'user_agent'])
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .offset(page.skip)
-      .limit(page.limit)
+    page
+      .orderBy('session.created_at', 'desc')
+      .orderBy('session.id', 'desc')
+      .offset(window.offset)
+      .limit(window.take)
       .execute(),
     open.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow(),
   ]);
-  return { rows: rows as SessionListing[], count: total.count };
+  return { rows, count: total.count };
 }

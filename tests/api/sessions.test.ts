@@ -390,6 +390,27 @@ describe('GET /api/users/me/sessions and DELETE /api/users/me/sessions/{id}', ()
       await server.api('/api/users/me/sessions?limit=1&skip=1', { headers: bearer(laptop.access_token) })
     ).json()) as Listed;
     expect(page).toMatchObject({ count: 3, data: [{ user_agent: 'laptop' }] });
+
+    // The shared cursor pagination: walking by next_cursor gives every open session once, in order.
+    const walked: unknown[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const query: string = cursor ? `?limit=2&cursor=${cursor}` : '?limit=2';
+      const next = (await (
+        await server.api(`/api/users/me/sessions${query}`, { headers: bearer(laptop.access_token) })
+      ).json()) as Listed & { next_cursor: string | null };
+      walked.push(...next.data.map((s) => s.user_agent));
+      cursor = next.next_cursor;
+    }
+    expect(walked).toEqual(['phone', 'laptop', 'test']);
+    // Another user's cursor does not open here.
+    const mine = (await (
+      await server.api('/api/users/me/sessions?limit=1', { headers: bearer(laptop.access_token) })
+    ).json()) as { next_cursor: string };
+    const foreign = await server.api(`/api/users/me/sessions?cursor=${mine.next_cursor}`, {
+      headers: (await newUser()).auth,
+    });
+    expect((await problemOf(foreign, 422)).errors?.map((e) => e.path)).toEqual(['query.cursor']);
   });
 
   it('ends one of the caller’s sessions; another user’s is a 404 and stays open', async () => {
