@@ -1,3 +1,4 @@
+import type { FastifyHelmetRouteOptions } from '@fastify/helmet';
 import type { FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import * as v from 'valibot';
 import type { AppContext } from './context.ts';
@@ -68,6 +69,8 @@ export interface RouteSpec<
    * adds RFC 6749's `error` code to its 4xx, validation failures included).
    */
   problemMembers?(status: number): Record<string, string> | undefined;
+  /** Security headers other than the API's (@fastify/helmet's route option), for a route that serves a page. */
+  helmet?: FastifyHelmetRouteOptions['helmet'];
   handler(args: HandlerArgs<Out<B>, Out<Q>, Out<P>, U>): Promise<unknown>;
 }
 
