@@ -10,6 +10,9 @@ import { type Kysely, sql } from 'kysely';
 const TOTAL_SLOTS = 16;
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // The backfill and the index builds read the whole tables: on millions of rows they outlast the pool's
+  // statement_timeout, which is meant for requests (this transaction only).
+  await sql`set local statement_timeout = 0`.execute(db);
   // A count is the sum of its rows (see add_to_count).
   await sql`
     create table row_count (
