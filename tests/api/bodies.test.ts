@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';

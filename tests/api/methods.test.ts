@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { type RawResponse, rawRequest } from '../support/raw-http.ts';
 
