@@ -7,13 +7,14 @@ import {
   randomUUID,
   timingSafeEqual,
 } from 'node:crypto';
-import { calculateJwkThumbprint, errors, exportJWK, type JWK, jwtVerify, SignJWT } from 'jose';
+import type { JWK } from 'jose';
 import type { Config } from '../config.ts';
 
 /**
  * Access tokens. HS256 with SECRET_KEY by default; with JWT_PRIVATE_KEY (Ed25519 or RSA) tokens are signed
  * with it and its public half is published as a JWKS, so other functions (JWT_PUBLIC_KEY) and Istio verify
- * without any secret. Verification pins the algorithm, the issuer and the audience.
+ * without any secret. Verification pins the algorithm, the issuer and the audience. jose is imported when a
+ * token is first signed or verified, so a cold start that answers without one never loads it.
  */
 
 type Algorithm = 'HS256' | 'EdDSA' | 'RS256';
@@ -58,6 +59,7 @@ async function makeKeys(config: Config): Promise<TokenKeys> {
   if (hasKeyPair(config)) {
     const privateKey = jwtPrivateKey ? createPrivateKey(jwtPrivateKey) : undefined;
     const publicKey = privateKey ? createPublicKey(privateKey) : createPublicKey(jwtPublicKey as string);
+    const { calculateJwkThumbprint, exportJWK } = await import('jose');
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
     const alg = algorithmOf(publicKey);
@@ -106,6 +108,7 @@ export async function issueAccessToken(
   if (!keys.signKey)
     throw new Error('this function has only a public key (JWT_PUBLIC_KEY); it cannot sign tokens');
   const expiresIn = config.auth.accessTokenExpireMinutes * 60;
+  const { SignJWT } = await import('jose');
   const token = await new SignJWT({})
     .setProtectedHeader({ alg: keys.alg, typ: 'JWT', ...(keys.kid && { kid: keys.kid }) })
     .setSubject(userId)
@@ -123,6 +126,7 @@ const REQUIRED_CLAIMS = ['sub', 'exp', 'iat', 'jti'] as const;
 export async function verifyAccessToken(config: Config, token: string): Promise<AccessTokenClaims> {
   const keys = await keysFor(config);
   if (keys.hmacKey) return verifyHs256(config, keys.hmacKey, token);
+  const { errors, jwtVerify } = await import('jose');
   try {
     const { payload } = await jwtVerify(token, keys.verifyKey, {
       algorithms: [keys.alg],
