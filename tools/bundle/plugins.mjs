@@ -16,9 +16,6 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  *   with valibot, so they compile nothing unless a plugin declares a Fastify schema.
  * - inject: light-my-request, which Fastify requires for inject() (the Lambda adapter calls it).
  * - semver: checks the Fastify version a registered plugin declares.
- * - error-serializer: Fastify's, for replies our error handler does not make.
- * - pino-transport: pino's transports (lib/transport, which requires node:module, and thread-stream), for
- *   logging through a worker thread, which the functions never do.
  * - kysely: imported by our repositories (the `sql` tag) and shared/db; used from the first query on.
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code, and the first use loads the chunk with its own code cache.
@@ -42,23 +39,6 @@ export const LAZY_MODULES = [
     name: 'semver',
     specifier: /^semver$/,
     importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/,
-    chunk: true,
-  },
-  {
-    name: 'error-serializer',
-    specifier: /^\.\/error-serializer$/,
-    importer: /[\\/]fastify[\\/]lib[\\/]error-handler\.js$/,
-    chunk: true,
-  },
-  {
-    name: 'pino-transport',
-    specifier: /^\.\/(lib\/)?transport$/,
-    importer: /[\\/]pino[\\/](pino|lib[\\/]tools)\.js$/,
-  },
-  {
-    name: 'pino-transport',
-    specifier: /^thread-stream$/,
-    importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/,
     chunk: true,
   },
   { name: 'kysely', specifier: /^kysely$/, importer: FIRST_PARTY, chunk: true },
