@@ -58,11 +58,12 @@ export async function claimDueEvents(db: Db, limit: number, leaseMs: number): Pr
   return rows.sort((a, b) => Number(a.seq) - Number(b.seq));
 }
 
-export async function markDelivered(db: Db, seq: string): Promise<void> {
+export async function markDelivered(db: Db, seqs: string[]): Promise<void> {
   await db
     .updateTable('outbox_event')
     .set({ delivered_at: sql`now()`, last_error: null })
-    .where('seq', '=', seq)
+    .where('seq', 'in', seqs)
+    .where('delivered_at', 'is', null)
     .execute();
 }
 

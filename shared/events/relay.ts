@@ -20,17 +20,20 @@ import {
  * between the sink's answer and the mark).
  */
 
-const published = counter<'function' | 'type'>(
+const published = counter(
   'events_published_total',
   'Events the sink accepted, by function and CloudEvent type.',
+  ['function', 'type'],
 );
-const deliveryAttempts = counter<'function' | 'result'>(
+const deliveryAttempts = counter(
   'events_delivery_attempts_total',
   'Attempts to deliver an event to the sink, by result (success or failure).',
+  ['function', 'result'],
 );
-const outboxPending = gauge<'function'>(
+const outboxPending = gauge(
   'events_outbox_pending',
   'Events written to the outbox and not delivered yet (as of the last delivery pass).',
+  ['function'],
 );
 
 const BATCH_SIZE = 50;
@@ -64,6 +67,12 @@ export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private lastPurge = 0;
+  /**
+   * Claims whose outcome the database never recorded because it went away mid-batch (a failover): the sink
+   * accepted `accepted`, and `untried` were never sent. The next pass records both first, so a failover
+   * neither resends the accepted ones nor leaves the rest leased for the full LEASE_MS.
+   */
+  private readonly unsettled = { accepted: new Set<string>(), untried: new Set<string>(), claimedAt: 0 };
   /** Aborts sends still in flight when the shutdown budget runs out. */
   private readonly shutdown = new AbortController();
 
@@ -128,18 +137,26 @@ export class OutboxRelay {
 
   private async deliverBatch(): Promise<BatchOutcome> {
     const db = this.options.db();
+    await this.settle(db);
     const claimedAt = Date.now();
     const events = await claimDueEvents(db, BATCH_SIZE, LEASE_MS);
     if (events.length === 0) return 'idle';
+    const { accepted, untried } = this.unsettled;
+    this.unsettled.claimedAt = claimedAt;
+    for (const event of events) untried.add(event.seq);
     for (const [index, event] of events.entries()) {
       if (Date.now() - claimedAt > LEASE_MS - SEND_TIMEOUT_MS - 1_000) {
         // The lease is nearly up: give the rest back rather than risk another instance sending them too.
         await releaseEvents(db, seqsFrom(events, index), 0);
+        untried.clear();
         return 'more';
       }
       const failure = await this.send(event);
       if (failure === undefined) {
-        await markDelivered(db, event.seq);
+        untried.delete(event.seq);
+        accepted.add(event.seq);
+        await markDelivered(db, [event.seq]);
+        accepted.delete(event.seq);
         deliveryAttempts.inc({ function: this.options.functionName, result: 'success' });
         published.inc({ function: this.options.functionName, type: event.type });
         continue;
@@ -149,6 +166,7 @@ export class OutboxRelay {
       await markFailed(db, event.seq, delay, failure);
       // The sink is failing: the rest of the batch waits behind this event, in order.
       await releaseEvents(db, seqsFrom(events, index + 1), delay);
+      untried.clear();
       this.options.log.warn(
         { event_id: event.id, attempts: event.attempts + 1, retry_in_ms: delay, reason: failure },
         'event delivery failed; will retry',
@@ -156,6 +174,19 @@ export class OutboxRelay {
       return 'failed';
     }
     return events.length === BATCH_SIZE ? 'more' : 'done';
+  }
+
+  /** Records what an interrupted batch left unrecorded (see `unsettled`), before claiming anything new. */
+  private async settle(db: Db): Promise<void> {
+    const { accepted, untried } = this.unsettled;
+    if (accepted.size > 0) {
+      await markDelivered(db, [...accepted]);
+      accepted.clear();
+    }
+    // Past the lease another instance may hold them now: giving them back would let a third send them too.
+    if (untried.size > 0 && Date.now() - this.unsettled.claimedAt < LEASE_MS)
+      await releaseEvents(db, [...untried], 0);
+    untried.clear();
   }
 
   /** undefined when the sink accepted the event (2xx); otherwise why not. One producer span per attempt. */
