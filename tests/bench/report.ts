@@ -104,7 +104,7 @@ function targets(r: Results): Target[] {
       measured: `${(item * 100).toFixed(1)} %`,
       target: '≥ 50 %',
       met: item >= 0.5,
-      ifMissed: `Here even the baseline Fastify + plain pg item query reaches ${((runs['item:plain-pg']!.requestsPerSecond / runs.hello!.requestsPerSecond) * 100).toFixed(0)} % of "hello" (PostgreSQL, the server and the load generator share 2 cores); the items function reaches ${((runs.item!.requestsPerSecond / runs['item:plain-pg']!.requestsPerSecond) * 100).toFixed(0)} % of that while verifying a JWT, reading user and item through the cache and writing a log line per request. Tried (see "What each change bought"): HS256 verified in the request's thread, log lines written in batches, hooks that never wait without promises. What remains is mostly the response's own write and Fastify's per-request work (routing, hooks, CORS); on this shared machine the ratio swings widely from run to run (see "What each change bought").`,
+      ifMissed: `Here even the baseline Fastify + plain pg item query reaches ${((runs['item:plain-pg']!.requestsPerSecond / runs.hello!.requestsPerSecond) * 100).toFixed(0)} % of "hello" (PostgreSQL, the server and the load generator share 2 cores); the items function reaches ${((runs.item!.requestsPerSecond / runs['item:plain-pg']!.requestsPerSecond) * 100).toFixed(0)} % of that while verifying a JWT, reading user and item through the cache and writing a log line per request. What remains is mostly the response's own write and Fastify's per-request work (routing, hooks, CORS); on this shared machine the ratio swings widely from run to run.`,
     },
     {
       what: 'GET /api/items/?limit=20 throughput vs plain pg',
@@ -257,7 +257,7 @@ export function renderResults(r: Results, options: { summaryOnly?: boolean } = {
     '',
     '## Throughput',
     '',
-    `${r.load.connections} keep-alive connections, closed loop, ${r.load.seconds} s per run, ${r.load.rounds} rounds, the load generator on the same machine. The items function runs as shipped (token verified, user read through the in-process cache, Kysely, one JSON log line per request, written in batches to a stdout the benchmark discards); "plain pg" is Fastify running the same SQL with \`pg\` and nothing else, and neither baseline logs (tests/bench/baselines/). The item is read through the cache, so it can outrun the plain-pg item query.`,
+    `${r.load.connections} keep-alive connections, closed loop, ${r.load.seconds} s per run, ${r.load.rounds} rounds, the load generator on the same machine. The items function runs as shipped (token verified, user read through the in-process cache, Kysely, one JSON log line per request, written by pino to a stdout the benchmark discards); "plain pg" is Fastify running the same SQL with \`pg\` and nothing else, and neither baseline logs (tests/bench/baselines/). The item is read through the cache, so it can outrun the plain-pg item query.`,
     '',
     '| endpoint | req/s | p99 | vs Fastify "hello" | vs plain pg |',
     '|---|---|---|---|---|',
