@@ -49,7 +49,7 @@ await fn.main();
 
 const base = `http://127.0.0.1:${port}`;
 // Signed as the auth function signs them, for this run's SECRET_KEY and the default issuer and audience.
-const { token } = await issueAccessToken(loadConfig(process.env), randomUUID());
+const { token } = await issueAccessToken(loadConfig(process.env), randomUUID(), randomUUID());
 const bearer = `Bearer ${token}`;
 const requests = [{ method: 'GET', path: '/__code_cache_warm_up__' }];
 for (const route of fn.definition.routes) {
