@@ -55,6 +55,8 @@ const ProblemSchema = v.object({
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The request cannot be processed.',
+  405: 'This path does not take this method; Allow lists those it does.',
+  500: 'An unexpected error; quote the x-request-id when reporting it.',
   401: 'Not authenticated: no token, or a bad or expired one (see WWW-Authenticate).',
   403: 'Signed in, but not allowed to do this.',
   404: 'Not found (or not yours).',
@@ -73,6 +75,7 @@ const ERROR_HEADERS: Record<number, Record<string, { type: string; description: 
       description: 'Bearer, with error="invalid_token" for a bad token.',
     },
   },
+  405: { Allow: { type: 'string', description: 'The methods this path takes.' } },
   429: { 'Retry-After': { type: 'string', description: 'Seconds to wait before retrying.' } },
   503: { 'Retry-After': { type: 'string', description: 'Seconds to wait before retrying.' } },
 };
@@ -193,7 +196,10 @@ function successResponse(response: ResponseSpec, strict: boolean) {
 
 /** Statuses every caller should expect besides success: from the authenticator, the inputs, and the route. */
 function errorStatuses(spec: AnyRoute): number[] {
-  const statuses = new Set<number>(spec.errors ?? []);
+  // Any operation: another method on its path (405), the per-address limit (429), a fault (500), overload or
+  // shutdown (503); any body: malformed (400), too large (413), of another media type (415).
+  const statuses = new Set<number>([...(spec.errors ?? []), 405, 429, 500, 503]);
+  if (spec.body) for (const status of [400, 413, 415, 422]) statuses.add(status);
   if (spec.auth) statuses.add(401);
   if (spec.auth?.role === 'superuser') statuses.add(403);
   if (spec.params || spec.query || spec.body || spec.headers) statuses.add(422);
