@@ -50,7 +50,7 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 const TOO_LARGE_DETAIL = `The request body is larger than ${BODY_LIMIT_BYTES} bytes.`;
 const BUSY_DETAIL = 'The server is busy; retry shortly.';
 /** Liveness must answer even when the process sheds load: a restart would only make an overload worse. */
-const NEVER_SHED = new Set(['/api/health/live']);
+export const NEVER_SHED: ReadonlySet<string> = new Set(['/api/health/live']);
 const REQUEST_ID = /^[\w\-.:@]{1,128}$/;
 
 const requestsTotal = counter<'function' | 'method' | 'route' | 'status'>(
