@@ -4,7 +4,7 @@ import { requireUser } from '../../shared/auth/current-user.ts';
 import { eventPublisher } from '../../shared/events/index.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { unprocessable } from '../../shared/http/errors.ts';
-import { PaginationQuery, pageSchema } from '../../shared/http/pagination.ts';
+import { listQuery, pageSchema } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { text, Uuid, uuidParams } from '../../shared/http/schemas.ts';
 import * as items from './service.ts';
@@ -53,16 +53,32 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return value;
 }
 
+const ItemListQuery = listQuery({
+  q: v.optional(
+    v.pipe(
+      text({ min: 1, max: 255 }),
+      v.description('Only items whose title contains this text, ignoring case.'),
+    ),
+  ),
+  is_active: v.optional(
+    v.pipe(
+      v.picklist(['true', 'false'], 'must be true or false'),
+      v.description('Only active (`true`) or inactive (`false`) items.'),
+      v.transform((value) => value === 'true'),
+    ),
+  ),
+});
+
 const list = defineRoute({
   method: 'GET',
   url: '/api/items/',
   operationId: 'items_list',
   summary: 'List items',
   description:
-    "The caller's items, newest first; a superuser sees everyone's. `count` is the total, not the page.",
+    "The caller's items, newest first (ties by id); a superuser sees everyone's. `count` is every matching item, not the page. Follow `next_cursor` (sent as `cursor` with the same `q` and `is_active`) to walk the list: every item that existed when the walk began comes exactly once, whatever is added or removed meanwhile.",
   tags: ['items'],
   auth: requireUser,
-  query: PaginationQuery,
+  query: ItemListQuery,
   responses: { 200: { description: 'A page of items.', schema: pageSchema(Item) } },
   async handler({ ctx, user, query }) {
     return items.listItems(ctx, user, query);

@@ -60,11 +60,23 @@ export interface OutboxEventTable {
   tracestate: ColumnType<string | null, string | null | undefined, never>;
 }
 
+/**
+ * Exact row counts kept by triggers (migration 0004): a counter's value is the sum of its rows. Names:
+ * `item`, `item.inactive`, `user`, and `item:<owner id>`, `item.inactive:<owner id>`.
+ */
+export interface RowCountTable {
+  counter: string;
+  slot: number;
+  /** bigint: pg returns it as a string. */
+  n: ColumnType<string, never, never>;
+}
+
 export interface Database {
   user: UserTable;
   item: ItemTable;
   idempotency_key: IdempotencyKeyTable;
   outbox_event: OutboxEventTable;
+  row_count: RowCountTable;
 }
 
 export type UserRow = Selectable<UserTable>;

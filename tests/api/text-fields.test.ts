@@ -74,7 +74,12 @@ const operations = () => [
     method: 'PUT',
     path: '/api/users/me',
     as: normal,
-    body: { full_name: 'A Name', email: emailOf(), password: 'password-2', current_password: normal.password },
+    body: {
+      full_name: 'A Name',
+      email: emailOf(),
+      password: 'password-2',
+      current_password: normal.password,
+    },
   },
   {
     name: 'update a user',

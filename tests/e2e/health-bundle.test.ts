@@ -44,7 +44,15 @@ describe('health bundle', () => {
     expect(text).toContain(
       'http_requests_total{function="health",method="GET",route="/api/health",status="200"} 1',
     );
-    expect(text).toContain('process_resident_memory_bytes');
+    // prom-client's default metrics, beside ours, as Node.js dashboards read them.
+    for (const name of [
+      'process_resident_memory_bytes',
+      'process_cpu_user_seconds_total',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_heap_space_size_used_bytes',
+      'nodejs_gc_duration_seconds',
+    ])
+      expect(text).toContain(`# TYPE ${name} `);
   });
 
   it('logs one JSON line per request with its request id', async () => {

@@ -5,8 +5,9 @@ import * as v from 'valibot';
 import packageJson from '../../package.json' with { type: 'json' };
 import { UNLIMITED_ROUTES } from '../../shared/cache/rate-limit.ts';
 import { loadConfig } from '../../shared/config.ts';
-import { buildApp, type FunctionDefinition, NEVER_SHED } from '../../shared/http/app.ts';
+import { buildApp, type FunctionDefinition } from '../../shared/http/app.ts';
 import { createContext } from '../../shared/http/context.ts';
+import { NEVER_SHED } from '../../shared/http/plugins/load-shedding.ts';
 import { QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
 import { PROBLEM_CONTENT_TYPE, titleFor } from '../../shared/http/problem.ts';
 import type { AnyRoute, ResponseSpec, Schema } from '../../shared/http/route.ts';
@@ -179,7 +180,7 @@ function errorStatuses(spec: AnyRoute, url: string): number[] {
   if (spec.params || spec.query || spec.body || spec.headers) statuses.add(422);
   if (spec.body) for (const status of [400, 413, 415]) statuses.add(status);
   if (!UNLIMITED_ROUTES.has(url)) statuses.add(429);
-  if (!NEVER_SHED.has(url)) statuses.add(503);
+  if (!NEVER_SHED.includes(url)) statuses.add(503);
   return [...statuses].sort((a, b) => a - b);
 }
 
