@@ -7,7 +7,7 @@ import { UNLIMITED_ROUTES } from '../../shared/cache/rate-limit.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { buildApp, type FunctionDefinition } from '../../shared/http/app.ts';
 import { createContext } from '../../shared/http/context.ts';
-import { QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
+import { QUERY_BOOLEAN, QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
 import { NEVER_SHED } from '../../shared/http/plugins/load-shedding.ts';
 import { PROBLEM_CONTENT_TYPE, titleFor } from '../../shared/http/problem.ts';
 import type { AnyRoute, ResponseSpec, Schema } from '../../shared/http/route.ts';
@@ -43,6 +43,14 @@ const ProblemSchema = v.object({
         }),
       ),
       v.description('One entry per invalid field (422).'),
+    ),
+  ),
+  error: v.optional(
+    v.pipe(
+      v.string(),
+      v.description(
+        'On the token and revocation endpoints: the OAuth 2.0 error code (RFC 6749 §5.2), e.g. invalid_request, invalid_grant, unsupported_grant_type.',
+      ),
     ),
   ),
 });
@@ -106,22 +114,39 @@ const overrideAction: ConversionConfig['overrideAction'] = ({ valibotAction, jso
   return undefined;
 };
 
-/** The bounds a schema (or the schema an `optional` wraps) is marked with as a query integer, if any. */
-function queryIntegerBounds(schema: unknown): QueryIntegerBounds | undefined {
+/** The value a schema (or the schema an `optional` or a pipe wraps) is marked with under `key`, if any. */
+function queryMark(schema: unknown, key: string): unknown {
   const node = schema as { type?: string; wrapped?: unknown; pipe?: unknown[] };
-  if (node.type === 'optional') return queryIntegerBounds(node.wrapped);
+  if (node.type === 'optional') return queryMark(node.wrapped, key);
   for (const item of node.pipe ?? []) {
     const metadata = (item as { type?: string; metadata?: Record<string, unknown> }).metadata;
-    if (metadata?.[QUERY_INTEGER]) return metadata[QUERY_INTEGER] as QueryIntegerBounds;
+    if (metadata?.[key]) return metadata[key];
+    // A marked schema piped on (to add a description) is the first item of the outer pipe.
+    if ((item as { kind?: string }).kind === 'schema' && item !== node) {
+      const inner = queryMark(item, key);
+      if (inner) return inner;
+    }
   }
   return undefined;
 }
+
+const queryIntegerBounds = (schema: unknown) =>
+  queryMark(schema, QUERY_INTEGER) as QueryIntegerBounds | undefined;
 
 /**
  * A query parameter marked as an integer (shared/http/pagination.ts) is sent as digits, and validated as a
  * string, but a client means a number: it is documented as an integer with its bounds and a numeric default.
  */
 const overrideSchema: ConversionConfig['overrideSchema'] = ({ valibotSchema, jsonSchema }) => {
+  if (queryMark(valibotSchema, QUERY_BOOLEAN)) {
+    const node = valibotSchema as { type?: string; wrapped?: unknown };
+    const piped = (node.type === 'optional' ? node.wrapped : node) as {
+      pipe?: { type?: string; description?: string }[];
+    };
+    const pipe = piped.pipe ?? [];
+    const description = pipe.find((item) => item.type === 'description')?.description;
+    return { type: 'boolean', ...(description && { description }) };
+  }
   const bounds = queryIntegerBounds(valibotSchema);
   if (!bounds) return undefined;
   const fallback = (jsonSchema as { default?: unknown }).default;
@@ -267,7 +292,7 @@ export async function generateOpenApiDocument(
               [SECURITY_SCHEME]: {
                 type: 'oauth2',
                 description: 'Log in with your email as the username and your password.',
-                flows: { password: { tokenUrl: TOKEN_URL, scopes: {} } },
+                flows: { password: { tokenUrl: TOKEN_URL, refreshUrl: TOKEN_URL, scopes: {} } },
               },
             },
             schemas: { Problem: jsonSchema(ProblemSchema, 'output', strict) },
