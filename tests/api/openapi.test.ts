@@ -140,7 +140,7 @@ describe('the OpenAPI document', () => {
     expect(problem.required).toEqual(['type', 'title', 'status', 'detail']);
     for (const [k, op] of operations()) {
       const spec = specOf(k);
-      const expected = new Set([...(spec.errors ?? []), 405, 429, 500, 503]);
+      const expected = new Set([...(spec.errors ?? []), 405, 500]);
       if (spec.body) for (const status of [400, 413, 415]) expected.add(status);
       if (spec.params || spec.query || spec.body || spec.headers) expected.add(422);
       for (const status of expected) expect(Object.keys(op.responses), k).toContain(String(status));
