@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_users_and_items.ts';
 import * as m0002 from './0002_item_events_and_idempotency.ts';
 import * as m0003 from './0003_outbox_trace_context.ts';
+import * as m0004 from './0004_email.ts';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder) so that the migrate bundle carries
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001_users_and_items': m0001,
   '0002_item_events_and_idempotency': m0002,
   '0003_outbox_trace_context': m0003,
+  '0004_email': m0004,
 };

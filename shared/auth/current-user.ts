@@ -24,7 +24,16 @@ async function loadUser(ctx: AppContext, id: string): Promise<CurrentUser | unde
     return { ...cached, created_at: new Date(cached.created_at), updated_at: new Date(cached.updated_at) };
   const user = await ctx.db
     .selectFrom('user')
-    .select(['id', 'email', 'full_name', 'is_active', 'is_superuser', 'created_at', 'updated_at'])
+    .select([
+      'id',
+      'email',
+      'full_name',
+      'is_active',
+      'is_superuser',
+      'email_verified',
+      'created_at',
+      'updated_at',
+    ])
     .where('id', '=', id)
     .executeTakeFirst();
   if (user) await ctx.cache.set<CurrentUser>(cacheKeys.user(id), user, USER_CACHE_SECONDS);

@@ -5,7 +5,7 @@
 const PREFIX = 'fs';
 
 export const cacheKeys = {
-  user: (id: string) => `${PREFIX}:user:v1:${id}`,
+  user: (id: string) => `${PREFIX}:user:v2:${id}`,
   item: (id: string) => `${PREFIX}:item:v1:${id}`,
   rate: (scope: string, subject: string) => `${PREFIX}:rate:v1:${scope}:${subject}`,
 };

@@ -36,7 +36,16 @@ export async function createTestUser(
       is_superuser: options.superuser ?? false,
       is_active: options.active ?? true,
     })
-    .returning(['id', 'email', 'full_name', 'is_active', 'is_superuser', 'created_at', 'updated_at'])
+    .returning([
+      'id',
+      'email',
+      'full_name',
+      'is_active',
+      'is_superuser',
+      'email_verified',
+      'created_at',
+      'updated_at',
+    ])
     .executeTakeFirstOrThrow();
   const { token } = await issueAccessToken(config, row.id);
   return { user: row, password, token, auth: { authorization: `Bearer ${token}` } };
