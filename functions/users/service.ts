@@ -1,8 +1,10 @@
 import { type CurrentUser, forgetUser } from '../../shared/auth/current-user.ts';
 import { hashPassword, verifyPassword } from '../../shared/auth/passwords.ts';
-import { assertLoginAllowed, recordLoginFailure } from '../../shared/cache/rate-limit.ts';
+import { assertLoginAllowed, countMailRequest, recordLoginFailure } from '../../shared/cache/rate-limit.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { badRequest, conflict, forbidden, notFound, unprocessable } from '../../shared/http/errors.ts';
+import { mailer } from '../../shared/mail/index.ts';
+import { queueVerificationMail } from '../../shared/mail/verification.ts';
 import {
   DuplicateEmail,
   deleteUser,
@@ -19,28 +21,57 @@ const emailTaken = () =>
     { path: 'body.email', message: 'is already registered' },
   ]);
 
+/** The new user, with a verification mail to their address written in the same transaction. */
 export async function signUp(ctx: AppContext, input: SignUpInput): Promise<CurrentUser> {
-  const user = await insertUser(ctx.db, {
-    email: input.email,
-    hashed_password: await hashPassword(input.password, ctx.config.auth.bcryptCost),
-    full_name: input.full_name ?? null,
+  const hashed = await hashPassword(input.password, ctx.config.auth.bcryptCost);
+  const user = await ctx.db.transaction().execute(async (trx) => {
+    const created = await insertUser(trx, {
+      email: input.email,
+      hashed_password: hashed,
+      full_name: input.full_name ?? null,
+    });
+    if (created) await queueVerificationMail(ctx, trx, created);
+    return created;
   });
   if (!user) throw emailTaken();
+  mailer(ctx).afterCommit();
   return user;
 }
 
-/** Applies changes and drops the cached user, so its tokens are re-checked against the new row at once. */
+/**
+ * Applies changes and drops the cached user, so its tokens are re-checked against the new row at once. A new
+ * address is unverified until its link, mailed in the same transaction, is used.
+ */
 async function applyChanges(ctx: AppContext, id: string, changes: UserChanges): Promise<CurrentUser> {
   let user: CurrentUser | undefined;
+  let mailed = false;
   try {
-    user = await updateUser(ctx.db, id, changes);
+    user = await ctx.db.transaction().execute(async (trx) => {
+      const before = changes.email === undefined ? undefined : await findUser(trx, id);
+      const newEmail = before !== undefined && before.email !== changes.email;
+      const updated = await updateUser(trx, id, newEmail ? { ...changes, email_verified: false } : changes);
+      if (updated && newEmail) {
+        await queueVerificationMail(ctx, trx, updated);
+        mailed = true;
+      }
+      return updated;
+    });
   } catch (error) {
     if (error instanceof DuplicateEmail) throw emailTaken();
     throw error;
   }
   await forgetUser(ctx, id);
+  if (mailed) mailer(ctx).afterCommit();
   if (!user) throw notFound('No user has this id.');
   return user;
+}
+
+/** Mails a new verification link to the caller's address (rate limited as login is); 409 once it is verified. */
+export async function resendVerification(ctx: AppContext, user: CurrentUser, address: string): Promise<void> {
+  if (user.email_verified) throw conflict('This address is already verified.');
+  await countMailRequest(ctx, 'verification', user.id, address);
+  await ctx.db.transaction().execute((trx) => queueVerificationMail(ctx, trx, user));
+  mailer(ctx).afterCommit();
 }
 
 /**

@@ -15,6 +15,7 @@ import { DatabaseBusyError, isDatabaseUnavailable } from '../db/index.ts';
 import { counter, gauge, histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../telemetry/metrics.ts';
 import { inRequestSpan, traceRequests } from '../telemetry/request-tracing.ts';
 import { startTracing, stopTracing } from '../telemetry/tracing.ts';
+import { settleBackground } from './background.ts';
 import type { AppContext } from './context.ts';
 import { HttpError, serviceUnavailable } from './errors.ts';
 import { refuseOversizedBodies } from './oversized-body.ts';
@@ -365,6 +366,8 @@ export async function buildApp(
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // Work that runs after a response (shared/http/background.ts) finishes before the context closes.
+  app.addHook('onClose', () => settleBackground(ctx));
 
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
