@@ -32,7 +32,6 @@ import {
   hostRegistryEntry,
   importFromHost,
   lazyModules,
-  sourcePatches,
   splitDynamicImports,
 } from './tools/bundle/plugins.mjs';
 
@@ -280,7 +279,7 @@ var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
     },
     footer: { js: '})' },
     define: { 'import.meta.url': '__importMetaUrl' },
-    plugins: [lazy, sourcePatches(), ...plugins, ...extraPlugins],
+    plugins: [lazy, ...plugins, ...extraPlugins],
   });
 
   const chunks = new Map();

@@ -2,7 +2,8 @@ import type { Migration } from 'kysely';
 import * as m0001 from './0001_users_and_items.ts';
 import * as m0002 from './0002_item_events_and_idempotency.ts';
 import * as m0003 from './0003_outbox_trace_context.ts';
-import * as m0004 from './0004_email.ts';
+import * as m0004 from './0004_list_counts_and_search.ts';
+import * as m0005 from './0005_email.ts';
 
 /**
  * Every migration, in order. Listed statically (not read from the folder) so that the migrate bundle carries
@@ -12,5 +13,6 @@ export const migrations: Record<string, Migration> = {
   '0001_users_and_items': m0001,
   '0002_item_events_and_idempotency': m0002,
   '0003_outbox_trace_context': m0003,
-  '0004_email': m0004,
+  '0004_list_counts_and_search': m0004,
+  '0005_email': m0005,
 };

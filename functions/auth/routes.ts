@@ -3,7 +3,7 @@ import { publicJwks } from '../../shared/auth/tokens.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { afterResponse } from '../../shared/http/background.ts';
 import { defineRoute } from '../../shared/http/route.ts';
-import { strictBody } from '../../shared/http/schemas.ts';
+import { strictBody, text } from '../../shared/http/schemas.ts';
 import { mailer } from '../../shared/mail/index.ts';
 import { Email, Password } from '../users/schemas.ts';
 import { countRecoveryRequest, mailResetLink, resetPassword, verifyEmail } from './email.ts';
@@ -14,20 +14,10 @@ import { logIn } from './login.ts';
 // (client_id, client_secret, ... as Swagger UI sends them).
 const TokenRequest = v.object(
   {
-    username: v.pipe(
-      v.string('must be a string'),
-      v.trim(),
-      v.nonEmpty('is required'),
-      v.maxLength(320, 'must be at most 320 characters'),
-      v.toLowerCase(),
-    ),
-    password: v.pipe(
-      v.string('must be a string'),
-      v.nonEmpty('is required'),
-      v.maxLength(1024, 'must be at most 1024 characters'),
-    ),
+    username: v.pipe(text({ min: 1, max: 320 }), v.trim(), v.nonEmpty('is required'), v.toLowerCase()),
+    password: text({ min: 1, max: 1024 }),
     grant_type: v.optional(v.literal('password', 'must be "password"')),
-    scope: v.optional(v.string('must be a string')),
+    scope: v.optional(text({ max: 1024 })),
   },
   (issue) => (v.getDotPath(issue) === null ? 'must be form fields or a JSON object' : 'is required'),
 );
@@ -65,11 +55,7 @@ const token = defineRoute({
 });
 
 /** A token from a mailed link: opaque to the client, checked against its stored hash. */
-const MailedToken = v.pipe(
-  v.string('must be a string'),
-  v.nonEmpty('is required'),
-  v.maxLength(256, 'must be at most 256 characters'),
-);
+const MailedToken = text({ min: 1, max: 256 });
 
 const RECOVERY_ANSWER =
   'If an account has this address, a mail with a link to reset its password is on its way.';

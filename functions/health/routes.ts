@@ -49,7 +49,7 @@ const metrics = defineRoute({
   operationId: 'health_metrics',
   summary: 'Prometheus metrics',
   description:
-    'Prometheus text exposition of this process: requests, latency, pool, cache, events, cold starts.',
+    'Prometheus text exposition of this process: requests, latency, pool, cache, events, cold starts, and the Node.js and process metrics of prom-client.',
   tags: ['health'],
   responses: {
     200: {
@@ -59,7 +59,7 @@ const metrics = defineRoute({
     },
   },
   async handler({ reply }) {
-    return reply.type(PROMETHEUS_CONTENT_TYPE).send(renderMetrics());
+    return reply.type(PROMETHEUS_CONTENT_TYPE).send(await renderMetrics());
   },
 });
 

@@ -1,5 +1,6 @@
-import { type SelectQueryBuilder, sql } from 'kysely';
-import { compiledOnce, type Database, type Db } from '../../shared/db/index.ts';
+import { sql } from 'kysely';
+import { compiledOnce, type Db } from '../../shared/db/index.ts';
+import { afterPosition, type PageWindow, type Positioned, positionOf } from '../../shared/db/keyset.ts';
 import type { ItemRow } from '../../shared/db/schema.ts';
 
 /**
@@ -20,54 +21,116 @@ export interface ItemFieldChanges {
   is_active?: boolean;
 }
 
-type PageValues = { ownerId: string; skip: number; limit: number };
+export interface ItemFilters {
+  /** A case-insensitive substring of the title. */
+  q?: string | undefined;
+  is_active?: boolean | undefined;
+}
 
-/** The page of items (id breaks ties between equal timestamps so pages never overlap; it matches the index). */
-const newestFirst = (scope: SelectQueryBuilder<Database, 'item', object>, { skip, limit }: PageValues) =>
-  scope.selectAll().orderBy('created_at', 'desc').orderBy('id').offset(skip).limit(limit);
+export type PositionedItemRow = ItemRow & Positioned;
+
+/** Every value a list statement takes; the shapes that do not use one get a placeholder that is never read. */
+type ListValues = {
+  ownerId: string;
+  pattern: string;
+  active: boolean;
+  afterAt: string;
+  afterId: string;
+  offset: number;
+  take: number;
+  counted: string;
+  uncounted: string;
+};
+
+/** `q` as an ILIKE pattern: its own %, _ and \ match themselves. */
+const containing = (q: string) => `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /**
- * A page and the count of every matching row in one statement: one round trip, one pooled connection and one
- * snapshot (two parallel statements took two connections, and could see different states of the table). The
- * page is joined to the count, so an empty page (past the end) still brings its count. Asked for on every list
- * request, with one of two shapes (one owner's items, or everyone's), so each is compiled once.
+ * The statement of one list shape: whose items (one owner's or everyone's), filtered or not, from the top or
+ * after a cursor. A page and its count in one statement: one round trip, one pooled connection and one snapshot.
+ * The page is joined to the count, so an empty page (past the end) still brings its count. Unless the title is
+ * searched, the count is read from the counters the triggers keep (migration 0004), never counted; with `q` the
+ * matches are counted, which costs what the result costs. Each shape is built and compiled once.
  */
-function pageWithCount(everyone: boolean) {
-  return compiledOnce(['ownerId', 'skip', 'limit'] as const, (db, values: PageValues) => {
-    const scope = everyone
-      ? db.selectFrom('item')
-      : db.selectFrom('item').where('owner_id', '=', values.ownerId);
-    return db
-      .selectFrom(scope.select((eb) => eb.fn.countAll<string>().as('count')).as('total'))
-      .leftJoinLateral(newestFirst(scope, values).as('page'), (join) => join.onTrue())
-      .select('total.count')
-      .selectAll('page')
-      .orderBy('page.created_at', 'desc')
-      .orderBy('page.id');
-  });
+function listStatement(shape: { everyone: boolean; search: boolean; active: boolean; after: boolean }) {
+  return compiledOnce(
+    ['ownerId', 'pattern', 'active', 'afterAt', 'afterId', 'offset', 'take', 'counted', 'uncounted'] as const,
+    (db, values: ListValues) => {
+      let scope = db.selectFrom('item');
+      if (!shape.everyone) scope = scope.where('item.owner_id', '=', values.ownerId);
+      if (shape.search) scope = scope.where('item.title', 'ilike', values.pattern);
+      if (shape.active) scope = scope.where('item.is_active', '=', values.active);
+      const total = shape.search
+        ? scope.select((eb) => eb.fn.countAll<string>().as('count'))
+        : db
+            .selectFrom('row_count')
+            .select(
+              sql<string>`coalesce(sum(case when counter = ${values.counted} then n else -n end), 0)`.as(
+                'count',
+              ),
+            )
+            .where('counter', 'in', [values.counted, values.uncounted]);
+      let page = scope.selectAll('item').select(positionOf('item').as('position_at'));
+      if (shape.after) page = page.where(afterPosition('item', values.afterAt, values.afterId));
+      page = page
+        .orderBy('item.created_at', 'desc')
+        .orderBy('item.id', 'desc')
+        .offset(values.offset)
+        .limit(values.take);
+      return db
+        .selectFrom(total.as('total'))
+        .leftJoinLateral(page.as('page'), (join) => join.onTrue())
+        .select('total.count')
+        .selectAll('page')
+        .orderBy('page.created_at', 'desc')
+        .orderBy('page.id', 'desc');
+    },
+  );
 }
-const ownPage = pageWithCount(false);
-const everyonesPage = pageWithCount(true);
+
+const statements = new Map<string, ReturnType<typeof listStatement>>();
+
+/**
+ * The counters (migration 0004) whose sum is the count: every item or the owner's, all or only the inactive
+ * ones; the active ones are all of them less the inactive.
+ */
+function counters(ownerId: string | undefined, active: boolean | undefined) {
+  const name = (subset: string) => (ownerId === undefined ? subset : `${subset}:${ownerId}`);
+  if (active === false) return { counted: name('item.inactive'), uncounted: '' };
+  return { counted: name('item'), uncounted: active === true ? name('item.inactive') : '' };
+}
 
 export async function listItems(
   db: Db,
   ownerId: string | undefined,
-  skip: number,
-  limit: number,
-): Promise<{ rows: ItemRow[]; count: number }> {
-  if (limit === 0) {
-    let scope = db.selectFrom('item');
-    if (ownerId !== undefined) scope = scope.where('owner_id', '=', ownerId);
-    const total = await scope.select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
-    return { rows: [], count: Number(total.count) };
+  filters: ItemFilters,
+  window: PageWindow,
+): Promise<{ rows: PositionedItemRow[]; count: string }> {
+  const shape = {
+    everyone: ownerId === undefined,
+    search: filters.q !== undefined,
+    active: filters.is_active !== undefined,
+    after: window.after !== undefined,
+  };
+  const key = JSON.stringify(shape);
+  let statement = statements.get(key);
+  if (!statement) {
+    statement = listStatement(shape);
+    statements.set(key, statement);
   }
-  const joined =
-    ownerId === undefined
-      ? await everyonesPage(db, { ownerId: '', skip, limit }) // no owner in this statement
-      : await ownPage(db, { ownerId, skip, limit });
-  const count = Number(joined[0]?.count ?? 0);
+  const joined = await statement(db, {
+    ownerId: ownerId ?? '',
+    pattern: containing(filters.q ?? ''),
+    active: filters.is_active ?? true,
+    afterAt: window.after?.at ?? '',
+    afterId: window.after?.id ?? '',
+    offset: window.offset,
+    take: window.take,
+    ...counters(ownerId, filters.is_active),
+  });
+  const count = joined[0]?.count ?? '0';
   // Every column but count is null in the one row of an empty page.
-  const rows = joined.filter((row) => row.id !== null) as unknown as ItemRow[];
+  const rows = joined.filter((row) => row.id !== null) as unknown as PositionedItemRow[];
   return { rows, count };
 }
 

@@ -4,22 +4,13 @@ import { requireUser } from '../../shared/auth/current-user.ts';
 import { eventPublisher } from '../../shared/events/index.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { unprocessable } from '../../shared/http/errors.ts';
-import { PaginationQuery, pageSchema } from '../../shared/http/pagination.ts';
+import { listQuery, pageSchema } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
-import { Uuid, uuidParams } from '../../shared/http/schemas.ts';
+import { text, Uuid, uuidParams } from '../../shared/http/schemas.ts';
 import * as items from './service.ts';
 
-/** Text as PostgreSQL counts it (code points, not UTF-16 units), without the NUL it cannot store. */
-const text = (min: number, max: number) =>
-  v.pipe(
-    v.string(),
-    v.check((s) => !s.includes('\0'), 'must not contain NUL characters'),
-    v.check((s) => [...s].length >= min, `must be at least ${min} character${min === 1 ? '' : 's'}`),
-    v.check((s) => [...s].length <= max, `must be at most ${max} characters`),
-  );
-
-const Title = text(1, 255);
-const Description = v.nullable(text(0, 255));
+const Title = text({ min: 1, max: 255 });
+const Description = v.nullable(text({ max: 255, multiline: true }));
 
 /** Plainer words than valibot's defaults ("Invalid key: Expected never") for the body as a whole. */
 const bodyMessage = (issue: v.StrictObjectIssue) =>
@@ -62,16 +53,32 @@ function idempotencyKeyOf(request: FastifyRequest): string | undefined {
   return value;
 }
 
+const ItemListQuery = listQuery({
+  q: v.optional(
+    v.pipe(
+      text({ min: 1, max: 255 }),
+      v.description('Only items whose title contains this text, ignoring case.'),
+    ),
+  ),
+  is_active: v.optional(
+    v.pipe(
+      v.picklist(['true', 'false'], 'must be true or false'),
+      v.description('Only active (`true`) or inactive (`false`) items.'),
+      v.transform((value) => value === 'true'),
+    ),
+  ),
+});
+
 const list = defineRoute({
   method: 'GET',
   url: '/api/items/',
   operationId: 'items_list',
   summary: 'List items',
   description:
-    "The caller's items, newest first; a superuser sees everyone's. `count` is the total, not the page.",
+    "The caller's items, newest first (ties by id); a superuser sees everyone's. `count` is every matching item, not the page. Follow `next_cursor` (sent as `cursor` with the same `q` and `is_active`) to walk the list: every item that existed when the walk began comes exactly once, whatever is added or removed meanwhile.",
   tags: ['items'],
   auth: requireUser,
-  query: PaginationQuery,
+  query: ItemListQuery,
   responses: { 200: { description: 'A page of items.', schema: pageSchema(Item) } },
   async handler({ ctx, user, query }) {
     return items.listItems(ctx, user, query);

@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto';
 import { type CurrentUser, canAccess } from '../../shared/auth/current-user.ts';
 import { cacheKeys } from '../../shared/cache/keys.ts';
+import type { PageWindow } from '../../shared/db/keyset.ts';
 import type { ItemRow } from '../../shared/db/schema.ts';
 import { eventPublisher } from '../../shared/events/index.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { conflict, notFound, unauthorized, unprocessable } from '../../shared/http/errors.ts';
-import { type Page, type Pagination, pageOf } from '../../shared/http/pagination.ts';
+import { type Page, type Pagination, paginate } from '../../shared/http/pagination.ts';
 import * as repo from './repository.ts';
 
 /**
@@ -55,13 +56,28 @@ export function toItem(row: ItemRow): Item {
 /** Whose items a statement may touch: the caller's own, or (a superuser) everyone's. */
 const scopeOf = (user: CurrentUser) => (user.is_superuser ? undefined : user.id);
 
+export type ItemListQuery = Pagination & repo.ItemFilters;
+
+/**
+ * The caller's items (a superuser's: everyone's), newest first. A cursor is bound to the caller and to what
+ * they may see, so it stops working for a superuser who is demoted mid-walk.
+ */
 export async function listItems(
   ctx: AppContext,
   user: CurrentUser,
-  { skip, limit }: Pagination,
+  { q, is_active, ...query }: ItemListQuery,
 ): Promise<Page<Item>> {
-  const { rows, count } = await repo.listItems(ctx.db, scopeOf(user), skip, limit);
-  return pageOf(rows.map(toItem), count);
+  const owner = scopeOf(user);
+  const filters = { q, is_active };
+  return paginate(
+    {
+      secret: ctx.config.auth.secretKey,
+      binding: { list: 'items', caller: `${owner === undefined ? 'all' : 'own'}:${user.id}`, filters },
+      query,
+    },
+    (window: PageWindow) => repo.listItems(ctx.db, owner, filters, window),
+    toItem,
+  );
 }
 
 export async function getItem(ctx: AppContext, user: CurrentUser, id: string): Promise<Item> {

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { CurrentUser } from '../../shared/auth/current-user.ts';
 import type { Db } from '../../shared/db/index.ts';
+import { afterPosition, type PageWindow, type Positioned, positionOf } from '../../shared/db/keyset.ts';
 import type { NewUserRow } from '../../shared/db/schema.ts';
-import type { Pagination } from '../../shared/http/pagination.ts';
 
 /** Every users query. Emails are matched on lower(email), the expression the unique index is built on. */
 
@@ -44,23 +44,42 @@ export async function findPasswordHash(db: Db, id: string): Promise<string | und
   return row?.hashed_password;
 }
 
-/** Newest first, with the total for the page envelope. */
-export async function listUsers(db: Db, { skip, limit }: Pagination) {
-  const [rows, total] = await Promise.all([
-    db
-      .selectFrom('user')
-      .select(PUBLIC_COLUMNS)
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .offset(skip)
-      .limit(limit)
-      .execute(),
-    db
-      .selectFrom('user')
-      .select((eb) => eb.fn.countAll<string>().as('count'))
-      .executeTakeFirstOrThrow(),
-  ]);
-  return { rows, count: total.count };
+/**
+ * A page of every user, newest first, and the total from the counter the triggers keep (migration 0004), in one
+ * statement (one snapshot); the page is joined to the count, so an empty page still brings it.
+ */
+export async function listUsers(
+  db: Db,
+  window: PageWindow,
+): Promise<{ rows: (CurrentUser & Positioned)[]; count: string }> {
+  let page = db.selectFrom('user').select(PUBLIC_COLUMNS).select(positionOf('user').as('position_at'));
+  if (window.after) page = page.where(afterPosition('user', window.after.at, window.after.id));
+  const joined = await db
+    .selectFrom(
+      db
+        .selectFrom('row_count')
+        .select(sql<string>`coalesce(sum(n), 0)`.as('count'))
+        .where('counter', '=', 'user')
+        .as('total'),
+    )
+    .leftJoinLateral(
+      page
+        .orderBy('user.created_at', 'desc')
+        .orderBy('user.id', 'desc')
+        .offset(window.offset)
+        .limit(window.take)
+        .as('page'),
+      (join) => join.onTrue(),
+    )
+    .select('total.count')
+    .selectAll('page')
+    .orderBy('page.created_at', 'desc')
+    .orderBy('page.id', 'desc')
+    .execute();
+  const count = joined[0]?.count ?? '0';
+  // Every column but count is null in the one row of an empty page.
+  const rows = joined.filter((row) => row.id !== null) as unknown as (CurrentUser & Positioned)[];
+  return { rows, count };
 }
 
 export interface UserChanges {

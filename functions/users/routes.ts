@@ -1,8 +1,9 @@
 import * as v from 'valibot';
 import { canAccess, requireSuperuser, requireUser } from '../../shared/auth/current-user.ts';
+import type { PageWindow } from '../../shared/db/keyset.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { forbidden } from '../../shared/http/errors.ts';
-import { PaginationQuery, pageOf, pageSchema } from '../../shared/http/pagination.ts';
+import { PaginationQuery, pageSchema, paginate } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { uuidParams } from '../../shared/http/schemas.ts';
 import { mailer } from '../../shared/mail/index.ts';
@@ -35,14 +36,18 @@ const listRoute = defineRoute({
   url: '/api/users/',
   operationId: 'users_list',
   summary: 'List users (superuser)',
-  description: 'Every user, newest first, `skip`/`limit` paginated; `count` is the total.',
+  description:
+    'Every user, newest first (ties by id); `count` is the total. Follow `next_cursor` (sent as `cursor`) to walk every user exactly once.',
   tags,
   auth: requireSuperuser,
   query: PaginationQuery,
   responses: { 200: { description: 'A page of users.', schema: pageSchema(UserPublic) } },
-  async handler({ query, ctx }) {
-    const { rows, count } = await listUsers(ctx.db, query);
-    return pageOf(rows.map(toUserDto), count);
+  async handler({ query, ctx, user }) {
+    return paginate(
+      { secret: ctx.config.auth.secretKey, binding: { list: 'users', caller: `all:${user.id}` }, query },
+      (window: PageWindow) => listUsers(ctx.db, window),
+      toUserDto,
+    );
   },
 });
 

@@ -1,32 +1,33 @@
 import * as v from 'valibot';
 import type { CurrentUser } from '../../shared/auth/current-user.ts';
-import { MIN_PASSWORD_CHARACTERS, passwordFitsBcrypt } from '../../shared/auth/passwords.ts';
-import { strictBody, Timestamp, Uuid } from '../../shared/http/schemas.ts';
+import {
+  MAX_PASSWORD_BYTES,
+  MIN_PASSWORD_CHARACTERS,
+  passwordFitsBcrypt,
+} from '../../shared/auth/passwords.ts';
+import { strictBody, Timestamp, text, Uuid } from '../../shared/http/schemas.ts';
 
 /** Bodies are strict objects: an unknown field (is_superuser in a sign-up) is a 422, never ignored. */
 
 export const Email = v.pipe(
-  v.string('must be a string'),
+  text({ max: 320 }),
   v.trim(),
-  v.maxLength(320, 'must be at most 320 characters'),
   v.email('must be a valid email address'),
   // Stored and compared lower-cased: Alice@Example.com and alice@example.com are one account.
   v.toLowerCase(),
 );
 
 export const Password = v.pipe(
-  v.string('must be a string'),
+  text({ min: MIN_PASSWORD_CHARACTERS, max: MAX_PASSWORD_BYTES }),
+  // bcrypt reads 72 bytes; a longer password is refused rather than silently cut. JSON Schema counts only
+  // characters, so this message is what the document says of it.
   v.check(
-    (value) => [...value].length >= MIN_PASSWORD_CHARACTERS,
-    `must be at least ${MIN_PASSWORD_CHARACTERS} characters`,
+    passwordFitsBcrypt,
+    `must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt reads no further)`,
   ),
-  // bcrypt reads 72 bytes; a longer password is refused rather than silently cut.
-  v.check(passwordFitsBcrypt, 'must be at most 72 bytes (UTF-8)'),
 );
 
-const FullName = v.nullable(
-  v.pipe(v.string('must be a string'), v.maxLength(255, 'must be at most 255 characters')),
-);
+const FullName = v.nullable(text({ max: 255 }));
 
 export const SignUp = strictBody({
   email: Email,
@@ -38,7 +39,7 @@ export const UpdateMe = strictBody({
   full_name: v.optional(FullName),
   email: v.optional(Email),
   password: v.optional(Password),
-  current_password: v.optional(v.pipe(v.string('must be a string'), v.maxLength(1024))),
+  current_password: v.optional(text({ max: 1024 })),
 });
 
 export const UpdateUser = strictBody({

@@ -107,6 +107,11 @@ const CONNECTION_ERROR_CODES = new Set([
   '08001',
   '08004',
   '53300', // too_many_connections
+  // PgBouncer's own refusals (max_client_conn reached, no server reachable, query_wait_timeout) all come as
+  // protocol_violation, as does a server connection it drops.
+  '08P01',
+  // A write that reaches a standby: mid-failover, before the -rw Service points at the promoted one.
+  '25006', // read_only_sql_transaction
   // Reachable but unable to answer in time: statement_timeout, a lock wait, a deadlock or serialization
   // victim. Transient, so a 503 to retry rather than a 500.
   '57014', // query_canceled

@@ -62,7 +62,7 @@ export interface OutboxEventTable {
   tracestate: ColumnType<string | null, string | null | undefined, never>;
 }
 
-/** A reset or verification link, kept as the SHA-256 (hex) of its token (see shared/mail/tokens.ts). */
+/** A reset or verification link, kept as the SHA-256 (hex) of its token (see shared/auth/email-tokens.ts). */
 export interface EmailTokenTable {
   token_hash: string;
   purpose: 'reset' | 'verify';
@@ -93,6 +93,17 @@ export interface OutboxMailTable {
   tracestate: ColumnType<string | null, string | null | undefined, never>;
 }
 
+/**
+ * Exact row counts kept by triggers (migration 0004): a counter's value is the sum of its rows. Names:
+ * `item`, `item.inactive`, `user`, and `item:<owner id>`, `item.inactive:<owner id>`.
+ */
+export interface RowCountTable {
+  counter: string;
+  slot: number;
+  /** bigint: pg returns it as a string. */
+  n: ColumnType<string, never, never>;
+}
+
 export interface Database {
   user: UserTable;
   item: ItemTable;
@@ -100,6 +111,7 @@ export interface Database {
   outbox_event: OutboxEventTable;
   email_token: EmailTokenTable;
   outbox_mail: OutboxMailTable;
+  row_count: RowCountTable;
 }
 
 export type UserRow = Selectable<UserTable>;

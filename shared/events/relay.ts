@@ -12,17 +12,20 @@ import { eventStore } from './outbox-store.ts';
  * same ce-id, so receivers de-duplicate the rare repeat.
  */
 
-const published = counter<'function' | 'type'>(
+const published = counter(
   'events_published_total',
   'Events the sink accepted, by function and CloudEvent type.',
+  ['function', 'type'],
 );
-const deliveryAttempts = counter<'function' | 'result'>(
+const deliveryAttempts = counter(
   'events_delivery_attempts_total',
   'Attempts to deliver an event to the sink, by result (success or failure).',
+  ['function', 'result'],
 );
-const outboxPending = gauge<'function'>(
+const outboxPending = gauge(
   'events_outbox_pending',
   'Events written to the outbox and not delivered yet (as of the last delivery pass).',
+  ['function'],
 );
 
 const SEND_TIMEOUT_MS = 5_000;

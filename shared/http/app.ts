@@ -12,7 +12,15 @@ import Fastify, {
 import { enforceAddressLimit, UNLIMITED_ROUTES } from '../cache/rate-limit.ts';
 import type { Config } from '../config.ts';
 import { DatabaseBusyError, isDatabaseUnavailable } from '../db/index.ts';
-import { counter, gauge, histogram, PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../telemetry/metrics.ts';
+import {
+  coldStarts,
+  databaseUnavailable,
+  requestDuration,
+  requestsShed,
+  requestsTotal,
+  watchPool,
+} from '../telemetry/http-metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE, renderMetrics } from '../telemetry/metrics.ts';
 import { inRequestSpan, traceRequests } from '../telemetry/request-tracing.ts';
 import { startTracing, stopTracing } from '../telemetry/tracing.ts';
 import { settleBackground } from './background.ts';
@@ -54,28 +62,6 @@ const BUSY_DETAIL = 'The server is busy; retry shortly.';
 const NEVER_SHED = new Set(['/api/health/live']);
 const REQUEST_ID = /^[\w\-.:@]{1,128}$/;
 
-const requestsTotal = counter<'function' | 'method' | 'route' | 'status'>(
-  'http_requests_total',
-  'HTTP requests answered, by function, method, route template and status.',
-);
-const requestsShed = counter<'function' | 'reason'>(
-  'http_requests_shed_total',
-  'Requests refused with a 503 because the process or its database pool was saturated.',
-);
-const requestDuration = histogram<'function' | 'method' | 'route' | 'status'>(
-  'http_request_duration_seconds',
-  'Time to answer an HTTP request, by function, method, route template and status.',
-  [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-);
-
-const coldStarts = counter<'function'>(
-  'function_cold_starts_total',
-  'Processes started for a function (each instance counts 1): its cold starts.',
-);
-const databaseUnavailable = counter<'function'>(
-  'db_unavailable_total',
-  'Requests answered 503 because the database could not be reached, by function.',
-);
 const started = new Set<string>();
 
 export function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string, string> = {}) {
@@ -267,12 +253,7 @@ export async function buildApp(
     traceRequests(app, tracing);
     ctx.onClose(() => stopTracing(tracing));
   }
-  gauge<'function' | 'state'>('db_pool_connections', 'Database pool connections by state.', (g) => {
-    const pool = ctx.database?.pool;
-    g.set({ function: ctx.functionName, state: 'total' }, pool?.totalCount ?? 0);
-    g.set({ function: ctx.functionName, state: 'idle' }, pool?.idleCount ?? 0);
-    g.set({ function: ctx.functionName, state: 'waiting' }, pool?.waitingCount ?? 0);
-  });
+  watchPool(ctx.functionName, () => ctx.database?.pool);
 
   // JSON only, unless a function opts into more (auth adds form-urlencoded); anything else is a 415.
   app.removeContentTypeParser('text/plain');
@@ -404,8 +385,8 @@ export async function buildApp(
   else {
     // For the scraper (a PodMonitor on the pod's port): outside /api, so no Istio route ever exposes it, and
     // logged only at warn so a scrape every few seconds does not fill the log.
-    app.get('/metrics', { logLevel: 'warn' }, (_request, reply) =>
-      reply.type(PROMETHEUS_CONTENT_TYPE).send(renderMetrics()),
+    app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) =>
+      reply.type(PROMETHEUS_CONTENT_TYPE).send(await renderMetrics()),
     );
   }
 

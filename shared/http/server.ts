@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigError, loadConfig } from '../config.ts';
-import { bufferedStdout, createLogger, type Logger } from '../telemetry/logger.ts';
+import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { type BuildAppOptions, buildApp, type FunctionDefinition } from './app.ts';
 import { type AppContext, type ContextOverrides, createContext } from './context.ts';
 
@@ -58,7 +58,7 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
   const onSignal = (signal: NodeJS.Signals) => {
     if (received) return;
     received = true;
-    // Exits once the log lines still in their batch (bufferedStdout) are written, not on top of them.
+    // Exits once the destination has written every line (pino's flush; ours writes each line as it comes).
     const exit = () => log.flush(() => process.exit(0));
     log.info({ signal }, 'shutting down: finishing accepted requests');
     const deadline = setTimeout(() => {
@@ -93,7 +93,7 @@ export async function runFunction(definition: FunctionDefinition): Promise<void>
     }
     throw error;
   }
-  const log = createLogger(definition.name, config.logLevel, bufferedStdout());
+  const log = createLogger(definition.name, config.logLevel);
   if (config.auth.secretKeyGenerated) {
     log.warn('SECRET_KEY is not set: using the development key kept under the data directory');
   }

@@ -9,14 +9,16 @@ import { type MailTransport, SEND_TIMEOUT_MS } from './transport.ts';
 
 /** Sends the mail outbox through a transport, in the background, retrying with backoff (shared/outbox/relay.ts). */
 
-const sent = counter<'function'>('mail_sent_total', 'Mails the SMTP server (or the local inbox) took.');
-const attempts = counter<'function' | 'result'>(
+const sent = counter('mail_sent_total', 'Mails the SMTP server (or the local inbox) took.', ['function']);
+const attempts = counter(
   'mail_delivery_attempts_total',
   'Attempts to hand a mail to the SMTP server, by result (success or failure).',
+  ['function', 'result'],
 );
-const pending = gauge<'function'>(
+const pending = gauge(
   'mail_outbox_pending',
   'Mails written to the outbox and not sent yet (as of the last delivery pass).',
+  ['function'],
 );
 
 export interface MailRelayOptions {

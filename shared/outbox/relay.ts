@@ -63,6 +63,12 @@ export class OutboxRelay<R extends OutboxRow> {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private lastPurge = 0;
+  /**
+   * Claims whose outcome the database never recorded because it went away mid-batch (a failover): the
+   * destination took `accepted`, and `untried` were never sent. The next pass records both first, so a failover
+   * neither resends the accepted ones nor leaves the rest leased for the full LEASE_MS.
+   */
+  private readonly unsettled = { accepted: new Set<string>(), untried: new Set<string>(), claimedAt: 0 };
   /** Aborts sends still in flight when the shutdown budget runs out. */
   private readonly shutdown = new AbortController();
 
@@ -128,19 +134,27 @@ export class OutboxRelay<R extends OutboxRow> {
   private async deliverBatch(): Promise<BatchOutcome> {
     const { store, observe, retryBaseMs, retryMaxMs, sendTimeoutMs } = this.options;
     const db = this.options.db();
+    await this.settle(db);
     const claimedAt = Date.now();
     const rows = await store.claimDue(db, BATCH_SIZE, LEASE_MS);
     if (rows.length === 0) return 'idle';
+    const { accepted, untried } = this.unsettled;
+    this.unsettled.claimedAt = claimedAt;
+    for (const row of rows) untried.add(row.seq);
     let failed = false;
     for (const [index, row] of rows.entries()) {
       if (Date.now() - claimedAt > LEASE_MS - sendTimeoutMs - 1_000) {
         // The lease is nearly up: give the rest back rather than risk another instance sending them too.
         await store.release(db, seqsFrom(rows, index), 0);
+        untried.clear();
         return 'more';
       }
       const failure = await this.options.send(row, this.shutdown.signal);
+      untried.delete(row.seq);
       if (failure === undefined) {
-        await store.markDelivered(db, row.seq);
+        accepted.add(row.seq);
+        await store.markDelivered(db, [row.seq]);
+        accepted.delete(row.seq);
         observe.attempt('success');
         observe.delivered?.(row);
         continue;
@@ -160,12 +174,26 @@ export class OutboxRelay<R extends OutboxRow> {
       if (failure.destinationDown || this.shutdown.signal.aborted) {
         // The rest of the batch waits behind this row for the same backoff.
         await store.release(db, seqsFrom(rows, index + 1), delay);
+        untried.clear();
         return 'failed';
       }
       failed = true;
     }
     if (failed) return 'failed';
     return rows.length === BATCH_SIZE ? 'more' : 'done';
+  }
+
+  /** Records what an interrupted batch left unrecorded (see `unsettled`), before claiming anything new. */
+  private async settle(db: Db): Promise<void> {
+    const { accepted, untried } = this.unsettled;
+    if (accepted.size > 0) {
+      await this.options.store.markDelivered(db, [...accepted]);
+      accepted.clear();
+    }
+    // Past the lease another instance may hold them now: giving them back would let a third send them too.
+    if (untried.size > 0 && Date.now() - this.unsettled.claimedAt < LEASE_MS)
+      await this.options.store.release(db, [...untried], 0);
+    untried.clear();
   }
 
   private async scheduleNext(): Promise<void> {

@@ -35,7 +35,8 @@ export interface OutboxStore<R extends OutboxRow> {
    * SKIP LOCKED lets instances claim side by side without waiting for, or double-taking, each other's rows.
    */
   claimDue(db: Db, limit: number, leaseMs: number): Promise<R[]>;
-  markDelivered(db: Db, seq: string): Promise<void>;
+  /** Rows already marked stay as they were (a mark repeated after a failover). */
+  markDelivered(db: Db, seqs: string[]): Promise<void>;
   markFailed(db: Db, seq: string, retryInMs: number, error: string): Promise<void>;
   /** Gives back claimed rows that were not tried, due again in `retryInMs`. */
   release(db: Db, seqs: string[], retryInMs: number): Promise<void>;
@@ -89,9 +90,10 @@ export function outboxStore<R extends OutboxRow>(
       const { rows } = await (ordered ? claimOrdered : claimAny)(db, limit, leaseMs);
       return rows.sort((a, b) => Number(a.seq) - Number(b.seq));
     },
-    async markDelivered(db, seq) {
+    async markDelivered(db, seqs) {
+      if (seqs.length === 0) return;
       await sql`update ${table} set delivered_at = now(), last_error = null${sql.join(cleared, sql``)}
-        where seq = ${seq}`.execute(db);
+        where seq in (${sql.join(seqs)}) and delivered_at is null`.execute(db);
     },
     async markFailed(db, seq, retryInMs, error) {
       await sql`update ${table}

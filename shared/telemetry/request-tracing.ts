@@ -4,20 +4,22 @@ import type { RequestSpan, TracingRuntime } from './tracing.ts';
 const spans = new WeakMap<FastifyRequest, RequestSpan>();
 
 /**
- * One SERVER span per request, continuing the caller's W3C `traceparent`. The request's logger gains
- * `trace_id` and `span_id`, so its log line (and any error logged for it) joins the trace.
+ * One SERVER span per request, continuing the caller's W3C `traceparent`. The hooks after these run with the
+ * span active, so the request's log lines (and any error logged for it) carry its `trace_id` (logger.ts).
  */
 export function traceRequests(app: FastifyInstance, tracing: TracingRuntime): void {
   app.addHook('onRequest', (request, _reply, done) => {
     const span = tracing.startRequestSpan(request);
     spans.set(request, span);
-    request.log = request.log.child({ trace_id: span.traceId, span_id: span.spanId });
     // The hooks that follow run synchronously from done(), so they (and what they start) see the span.
     span.run(() => done());
   });
   app.addHook('onResponse', (request, reply, done) => {
-    spans.get(request)?.end(reply.statusCode);
-    done();
+    const span = spans.get(request);
+    if (!span) return done();
+    span.end(reply.statusCode);
+    // The response's log line is written by a later onResponse hook: inside the span, so it joins the trace.
+    span.run(() => done());
   });
   // 499: the client closed the connection before the answer (nginx's convention).
   app.addHook('onRequestAbort', (request, done) => {

@@ -42,9 +42,10 @@ const KINDS: Record<SpanKindName | 'server', SpanKind> = {
   consumer: SpanKind.CONSUMER,
 };
 
-const spansExported = counter<'function' | 'outcome'>(
+const spansExported = counter(
   'trace_spans_exported_total',
   'Spans sent to the OTLP collector, by function and outcome (ok, failed: dropped).',
+  ['function', 'outcome'],
 );
 
 const EXPORT_FAILURE_LOG_INTERVAL_MS = 60_000;

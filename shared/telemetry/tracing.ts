@@ -43,6 +43,8 @@ export interface TracingRuntime {
     parent?: RemoteParent,
   ): Promise<T>;
   inject(headers: Record<string, string>): void;
+  /** The ids of the active span, if any (the logger's mixin puts them on each line). */
+  activeSpanContext(): SpanContext | undefined;
   /** Kysely's `log` hook: one CLIENT span per SQL statement, a child of the active span. */
   recordQuery(event: LogEvent): void;
   /** Wraps every method of a cache in a child span (works for any object shaped like shared/cache's Cache). */
@@ -300,6 +302,10 @@ function createTracing(options: TracingOptions): TracingRuntime {
       headers.traceparent = `00-${traceId}-${spanId}-0${traceFlags & 1}`;
       const state = (span as EarlySpan).tracestate;
       if (state) headers.tracestate = state;
+    },
+
+    activeSpanContext() {
+      return activeSpan()?.spanContext();
     },
 
     recordQuery(event: LogEvent) {

@@ -8,6 +8,7 @@ import { cacheOperations } from '../../shared/cache/metrics.ts';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { startTestServer, type TestServer, testConfig } from '../support/app.ts';
 import { cacheProbe } from '../support/cache-probe.ts';
+import { counted } from '../support/metrics.ts';
 import { redisSkipped, redisTitle } from '../support/redis-available.ts';
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
@@ -53,7 +54,7 @@ describe.skipIf(redisSkipped)(redisTitle('cache outages on real Redis'), () => {
     const label = { function: 'probe+health', operation: 'get', result };
     // After one failure the cache is skipped for a moment rather than waited for again.
     const skipped = { ...label, result: 'skipped' };
-    const before = cacheOperations.get(label) + cacheOperations.get(skipped);
+    const before = (await counted(cacheOperations, label)) + (await counted(cacheOperations, skipped));
 
     const probe = await server.api('/api/health');
     expect(await probe.json()).toEqual({ status: 'degraded', checks: { database: 'ok', cache: 'down' } });
@@ -65,7 +66,9 @@ describe.skipIf(redisSkipped)(redisTitle('cache outages on real Redis'), () => {
       // At most three cache calls (limit, read, write back), each cut off at the timeout.
       expect(ms).toBeLessThan(3 * TIMEOUT_MS + 700);
     }
-    expect(cacheOperations.get(label) + cacheOperations.get(skipped)).toBeGreaterThanOrEqual(before + 4);
+    expect(
+      (await counted(cacheOperations, label)) + (await counted(cacheOperations, skipped)),
+    ).toBeGreaterThanOrEqual(before + 4);
 
     // Login fails closed: no counter, no login.
     const login = await server.api('/api/probe/login', {
@@ -112,12 +115,12 @@ describe.skipIf(redisSkipped)(redisTitle('cache outages on real Redis'), () => {
         ((await (await server.api('/api/health', { headers: from() })).json()) as { status: string }).status;
       await expect.poll(status).toBe('ok');
       const hit = { function: 'probe+health', operation: 'get', result: 'hit' };
-      const hits = cacheOperations.get(hit);
+      const hits = await counted(cacheOperations, hit);
       for (let i = 0; i < 2; i++) {
         const me = await server.api('/api/probe/me', { headers: { ...user.auth, ...from() } });
         expect(me.status).toBe(200);
       }
-      expect(cacheOperations.get(hit)).toBeGreaterThan(hits);
+      expect(await counted(cacheOperations, hit)).toBeGreaterThan(hits);
     });
 
     it('hangs: every call is cut off at CACHE_TIMEOUT_MS', async () => {

@@ -304,7 +304,7 @@ describe('pagination', () => {
   const list = async (query: string) => {
     const response = await call('GET', `/api/items/${query}`, pager);
     expect(response.status).toBe(200);
-    return (await response.json()) as { data: Item[]; count: number };
+    return (await response.json()) as { data: Item[]; count: number; next_cursor: string | null };
   };
 
   it('lists newest first with the total count', async () => {
@@ -314,17 +314,21 @@ describe('pagination', () => {
   });
 
   it('pages with skip and limit; count stays the total', async () => {
-    expect(await list('?skip=1&limit=2')).toEqual({ data: [created[3], created[2]], count: 5 });
+    expect(await list('?skip=1&limit=2')).toEqual({
+      data: [created[3], created[2]],
+      count: 5,
+      next_cursor: expect.any(String),
+    });
     expect((await list('?skip=4&limit=2')).data.map((i) => i.title)).toEqual(['item 0']);
   });
 
   it('skip beyond the end: empty data, the right count', async () => {
-    expect(await list('?skip=5')).toEqual({ data: [], count: 5 });
-    expect(await list('?skip=1000000')).toEqual({ data: [], count: 5 });
+    expect(await list('?skip=5')).toEqual({ data: [], count: 5, next_cursor: null });
+    expect(await list('?skip=1000000')).toEqual({ data: [], count: 5, next_cursor: null });
   });
 
   it('limit=0 is a valid empty page (just the count); limit=1000 is the maximum', async () => {
-    expect(await list('?limit=0')).toEqual({ data: [], count: 5 });
+    expect(await list('?limit=0')).toEqual({ data: [], count: 5, next_cursor: expect.any(String) });
     expect((await list('?limit=1000')).data).toHaveLength(5);
   });
 

@@ -1,4 +1,5 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allFunctions } from '../../local/functions.ts';
 import type { AnyRoute } from '../../shared/http/route.ts';
@@ -185,6 +186,47 @@ describe('the OpenAPI document', () => {
     // The contract's shapes (user, item, lists, health) have no optional field. A JWK's members do vary by key
     // type and use (RFC 7517), so those are the only ones allowed to be optional.
     expect(optionalFields.filter((f) => !/^GET \/api\/auth\/jwks\.json 200\.keys\[\]\./.test(f))).toEqual([]);
+  });
+
+  it('shows every limit the server enforces on a request string: lengths, characters, formats', () => {
+    const unlimited: string[] = [];
+    const walk = (schema: unknown, where: string) => {
+      if (!schema || typeof schema !== 'object') return;
+      const s = schema as JsonObject;
+      if (s.type === 'string' && !s.enum && s.const === undefined && !s.format?.toString().startsWith('uuid'))
+        if (typeof s.maxLength !== 'number' || typeof s.pattern !== 'string') unlimited.push(where);
+      for (const [name, child] of Object.entries((s.properties as JsonObject | undefined) ?? {}))
+        walk(child, `${where}.${name}`);
+      for (const union of ['anyOf', 'oneOf', 'allOf'] as const)
+        for (const member of (s[union] as unknown[] | undefined) ?? []) walk(member, where);
+    };
+    for (const [k, op] of operations())
+      for (const [media, { schema }] of Object.entries(op.requestBody?.content ?? {}))
+        walk(schema, `${k} ${media}`);
+    expect(unlimited).toEqual([]);
+
+    const field = (operationKey: string, name: string) => {
+      const op = operations().find(([k]) => k === operationKey)![1];
+      const schema = op.requestBody!.content['application/json']!.schema;
+      const property = (schema.properties as Record<string, JsonObject>)[name]!;
+      return (property.anyOf as JsonObject[] | undefined)?.find((s) => s.type === 'string') ?? property;
+    };
+    const signUp = (name: string) => field('POST /api/users/', name);
+    expect(signUp('password')).toMatchObject({ minLength: 8, maxLength: 72 });
+    expect(signUp('password').description).toMatch(/72 bytes/);
+    expect(signUp('email')).toMatchObject({ format: 'email', maxLength: 320 });
+    expect(field('POST /api/items/', 'title')).toMatchObject({ minLength: 1, maxLength: 255 });
+    expect(field('POST /api/items/', 'description')).toMatchObject({ maxLength: 255 });
+    expect(field('POST /api/auth/token', 'username')).toMatchObject({ minLength: 1, maxLength: 320 });
+
+    // A client validating with the document agrees with the server: NUL and broken pairs out, emoji counted once.
+    const ajv = new Ajv2020({ strict: false });
+    const title = ajv.compile(field('POST /api/items/', 'title'));
+    const description = ajv.compile(field('POST /api/items/', 'description'));
+    expect(['a\u0000b', 'a\ud800', 'a\nb', '', '😀'.repeat(256)].filter((value) => title(value))).toEqual([]);
+    expect(['ok', '😀'.repeat(255)].every((value) => title(value))).toBe(true);
+    expect(description('two\nlines\twith a tab')).toBe(true);
+    expect(description('a\u0000b')).toBe(false);
   });
 
   it('shows no password or hash in any response', () => {

@@ -44,7 +44,15 @@ describe('health bundle', () => {
     expect(text).toContain(
       'http_requests_total{function="health",method="GET",route="/api/health",status="200"} 1',
     );
-    expect(text).toContain('process_resident_memory_bytes');
+    // prom-client's default metrics, beside ours, as Node.js dashboards read them.
+    for (const name of [
+      'process_resident_memory_bytes',
+      'process_cpu_user_seconds_total',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_heap_space_size_used_bytes',
+      'nodejs_gc_duration_seconds',
+    ])
+      expect(text).toContain(`# TYPE ${name} `);
   });
 
   it('logs one JSON line per request with its request id', async () => {
@@ -53,8 +61,7 @@ describe('health bundle', () => {
     expect(line).toMatchObject({ function: 'health', route: '/api/health/live', status: 200, level: 'info' });
   });
 
-  // The bundle's Fastify and find-my-way are patched at build time (tools/bundle/plugins.mjs): one not-found
-  // tree for every method, matchers compiled on first use. The API tests run the unpatched sources.
+  // Fastify's not-found router and the 405 hook, as the bundle runs them, under every method.
   it('answers unknown paths with a 404 and known paths with another method with a 405, whatever the method', async () => {
     for (const method of ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'PROPFIND']) {
       for (const path of ['/', '/api/nowhere', '/api/health/live/extra']) {

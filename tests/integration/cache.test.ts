@@ -4,6 +4,7 @@ import { cacheOperations } from '../../shared/cache/metrics.ts';
 import type { Cache } from '../../shared/cache/types.ts';
 import { UpstashCache } from '../../shared/cache/upstash.ts';
 import { testConfig } from '../support/app.ts';
+import { counted } from '../support/metrics.ts';
 import { redisSkipped, redisTitle } from '../support/redis-available.ts';
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge.ts';
 
@@ -133,13 +134,16 @@ describe.skipIf(redisSkipped)(redisTitle('cache implementations on real Redis'),
 
     it('counts hits and misses in cache_operations_total', async () => {
       const labels = (result: string) => ({ function: 'cache-test-upstash', operation: 'get', result });
-      const [hits, misses] = [cacheOperations.get(labels('hit')), cacheOperations.get(labels('miss'))];
+      const [hits, misses] = [
+        await counted(cacheOperations, labels('hit')),
+        await counted(cacheOperations, labels('miss')),
+      ];
       const k = key('metric');
       await caches.upstash.get(k);
       await caches.upstash.set(k, 1, 30);
       await caches.upstash.get(k);
-      expect(cacheOperations.get(labels('miss'))).toBe(misses + 1);
-      expect(cacheOperations.get(labels('hit'))).toBe(hits + 1);
+      expect(await counted(cacheOperations, labels('miss'))).toBe(misses + 1);
+      expect(await counted(cacheOperations, labels('hit'))).toBe(hits + 1);
     });
   });
 

@@ -118,10 +118,8 @@ function acceptedCounts(): Map<string, number> {
   return counts;
 }
 
-function metric(line: string): number {
-  const found = renderMetrics()
-    .split('\n')
-    .find((l) => l.startsWith(`${line} `));
+async function metric(line: string): Promise<number> {
+  const found = (await renderMetrics()).split('\n').find((l) => l.startsWith(`${line} `));
   return found ? Number(found.split(' ').pop()) : 0;
 }
 
@@ -129,7 +127,7 @@ describe('item events', () => {
   it('publishes a CloudEvent (binary mode) after each change, with the item as data', async () => {
     const server = await start();
     const user = await createTestUser(database.db, server.ctx.config);
-    const publishedBefore = metric(
+    const publishedBefore = await metric(
       'events_published_total{function="items",type="com.example.items.updated"}',
     );
 
@@ -159,11 +157,11 @@ describe('item events', () => {
     expect(accepted().map((r) => r.body)).toEqual([created, updated, updated]);
 
     await waitFor(async () => (await undelivered()).length === 0);
-    expect(metric('events_published_total{function="items",type="com.example.items.updated"}')).toBe(
+    expect(await metric('events_published_total{function="items",type="com.example.items.updated"}')).toBe(
       publishedBefore + 1,
     );
     await server.ctx.close();
-    expect(metric('events_outbox_pending{function="items"}')).toBe(0);
+    expect(await metric('events_outbox_pending{function="items"}')).toBe(0);
   });
 
   it('a request that fails writes no event; reads write none', async () => {
@@ -187,7 +185,7 @@ describe('item events', () => {
   it('a sink failing for a while: requests still succeed and every event arrives exactly once after', async () => {
     const server = await start();
     const user = await createTestUser(database.db, server.ctx.config);
-    const failuresBefore = metric('events_delivery_attempts_total{function="items",result="failure"}');
+    const failuresBefore = await metric('events_delivery_attempts_total{function="items",result="failure"}');
     let calls = 0;
     answer = () => (++calls <= 8 ? 'fail' : 'accept');
 
@@ -209,7 +207,7 @@ describe('item events', () => {
     // A retry is the same event: the ids the sink refused are among those it later accepted.
     for (const refused of received.filter((r) => !r.accepted))
       expect(counts.has(refused.headers['ce-id']!)).toBe(true);
-    expect(metric('events_delivery_attempts_total{function="items",result="failure"}')).toBe(
+    expect(await metric('events_delivery_attempts_total{function="items",result="failure"}')).toBe(
       failuresBefore + 8,
     );
     expect(await undelivered()).toEqual([]);

@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { Migrator, sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../../migrations/index.ts';
 import { verifyPassword } from '../../shared/auth/passwords.ts';
@@ -91,5 +91,86 @@ describe('migrations', () => {
         testConfig({ ENVIRONMENT: 'production', FIRST_SUPERUSER_EMAIL: 'p@example.com' }),
       ),
     ).rejects.toThrow(/FIRST_SUPERUSER_PASSWORD/);
+  });
+
+  it('build the list counters and indexes on tables that hold data, and take them away again', async () => {
+    const migrator = new Migrator({ db: database.db, provider: { getMigrations: async () => migrations } });
+    const before = '0003_outbox_trace_context';
+    const to = async (name: string) => {
+      const result = await migrator.migrateTo(name);
+      if (result.error) throw result.error;
+    };
+    const counters = async () =>
+      (
+        await sql<{ counter: string; n: string }>`
+          select counter, sum(n)::text as n from row_count group by counter having sum(n) <> 0`.execute(
+          database.db,
+        )
+      ).rows;
+    const truth = async () =>
+      (
+        await sql<{ counter: string; n: string }>`
+          select counter, count(*)::text as n from item, unnest(item_counters(owner_id, is_active)) counter
+          group by counter
+          union all select 'user', count(*)::text from "user"`.execute(database.db)
+      ).rows;
+    const byName = (rows: { counter: string; n: string }[]) =>
+      Object.fromEntries(rows.map((r) => [r.counter, Number(r.n)]));
+    const indexes = async () =>
+      (
+        await sql<{ indexname: string }>`
+          select indexname from pg_indexes where tablename in ('item', 'user') order by indexname`.execute(
+          database.db,
+        )
+      ).rows.map((r) => r.indexname);
+
+    await to(before);
+    const oldIndexes = await indexes();
+    const owners = await sql<{ id: string }>`
+      insert into "user" (email, hashed_password)
+      select 'existing-' || g || '@example.com', 'x' from generate_series(1, 3) g returning id`.execute(
+      database.db,
+    );
+    for (const [i, owner] of owners.rows.entries()) {
+      await sql`insert into item (title, owner_id, is_active)
+        select 'old ' || g, ${owner.id}::uuid, g % 4 <> 0 from generate_series(1, ${10 * (i + 1)}::int) g`.execute(
+        database.db,
+      );
+    }
+
+    await to('0004_list_counts_and_search');
+    const built = byName(await counters());
+    expect(built).toEqual(byName(await truth()));
+    expect(built.item).toBe(60);
+    expect(built['item.inactive']).toBe(14);
+    expect(await indexes()).toEqual(
+      expect.arrayContaining([
+        'item_created_idx',
+        'item_owner_created_idx',
+        'item_title_trgm_idx',
+        'user_created_idx',
+      ]),
+    );
+    // The triggers keep them from here on.
+    await sql`delete from item where owner_id = ${owners.rows[0]!.id}::uuid`.execute(database.db);
+    await sql`update item set is_active = not is_active where owner_id = ${owners.rows[1]!.id}::uuid`.execute(
+      database.db,
+    );
+    expect(byName(await counters())).toEqual(byName(await truth()));
+
+    await to(before);
+    expect(await tables()).not.toContain('row_count');
+    expect(await indexes()).toEqual(oldIndexes);
+    const functions = await sql<{ proname: string }>`
+      select proname from pg_proc where proname in ('add_to_count', 'count_items', 'count_users', 'item_counters')`.execute(
+      database.db,
+    );
+    expect(functions.rows).toEqual([]);
+    // Rows still insert once the triggers are gone, and the way back up counts them.
+    await sql`insert into item (title, owner_id) values ('after', ${owners.rows[2]!.id}::uuid)`.execute(
+      database.db,
+    );
+    await migrateToLatest(database.db);
+    expect(byName(await counters())).toEqual(byName(await truth()));
   });
 });

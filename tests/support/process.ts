@@ -9,10 +9,7 @@ export interface RunningBundle {
   child: ChildProcess;
   /** Every stdout line so far (JSON log lines). */
   lines: string[];
-  /**
-   * The first log line that matches, once it is written: a server writes its lines in batches (bufferedStdout in
-   * shared/telemetry/logger.ts), so a line shows up a little after its response.
-   */
+  /** The first log line that matches, once it is written (it may reach the pipe a little after its response). */
   waitForLine(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Everything written to stderr so far (a crash's stack lands here). */
   stderr(): string;

@@ -63,7 +63,25 @@ describe('metrics', () => {
     const text = await metrics();
     expect(text).toContain('function_cold_starts_total{function="probe"} 1');
     expect(text).toContain('# TYPE http_request_duration_seconds histogram');
-    expect(text).toContain('db_pool_connections');
+    expect(text).toContain('db_pool_connections{function="probe",state="total"} 0');
+  });
+
+  it('serves prom-client’s default Node.js and process metrics beside ours, each declared once', async () => {
+    const text = await metrics();
+    for (const name of [
+      'process_cpu_user_seconds_total',
+      'process_cpu_seconds_total',
+      'process_start_time_seconds',
+      'process_resident_memory_bytes',
+      'nodejs_eventloop_lag_seconds',
+      'nodejs_gc_duration_seconds',
+      'nodejs_heap_size_used_bytes',
+      'nodejs_heap_space_size_used_bytes',
+      'nodejs_version_info',
+    ])
+      expect(text).toContain(`# TYPE ${name} `);
+    const types = text.split('\n').filter((line) => line.startsWith('# TYPE '));
+    expect(new Set(types).size).toBe(types.length);
   });
 
   it('counts database outages answered with 503', async () => {

@@ -1,8 +1,6 @@
 // esbuild plugins that keep work out of a function's cold start without touching the code that does it.
 // Each one is measured in tests/bench/RESULTS.md; the e2e tests run the bundles they shape.
-import { readFile } from 'node:fs/promises';
 import { builtinModules, createRequire } from 'node:module';
-import { dirname } from 'node:path';
 
 /** A file of ours (not under node_modules). */
 const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|functions)[\\/]/;
@@ -11,7 +9,7 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  * Modules that are required when their importer loads but used later, if ever. Each becomes a stand-in that
  * loads the real module on first use (property read, call or `new`), so a cold start never pays for them:
  * - Node built-ins a bare node:http server does not load: Fastify requires https and http2 for servers we never
- *   make, and os to list the interfaces it listens on (see SOURCE_PATCHES), pg requires tls and dns for
+ *   make, and os to list the interfaces it listens on, pg requires tls and dns for
  *   connections made later, find-my-way requires assert, shared code imports crypto and os for work done on
  *   demand.
  * - Fastify's schema compilers (Ajv, fast-json-stringify), loaded when an app is made: our routes validate with
@@ -22,13 +20,8 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
  *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
  *   semver, which checks the Fastify version a registered plugin declares (shared/http/app.ts applies its one
- *   plugin without registering it; a unit test checks that range instead), and safe-regex2 (with the regular-expression
- *   parser it builds tables for at load), which find-my-way asks about routes with a regular expression only;
- *   ipaddr.js, which proxy-addr uses only to compile a trust list (shared/http/trusted-proxies.ts gives Fastify
- *   a function instead); pino, which Fastify requires to make a logger of its own (the functions give it theirs,
- *   shared/telemetry/logger.ts), and what that logger needs for errors and values JSON cannot hold only (pino's
- *   error serializer, safe-stable-stringify); Fastify's error serializer, for replies our error handler does
- *   not make.
+ *   plugin without registering it; a unit test checks that range instead); Fastify's error serializer, for
+ *   replies our error handler does not make.
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
  * the chunk with its own code cache.
@@ -47,19 +40,11 @@ const LAZY_MODULES = [
   },
   { specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
   { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
-  { specifier: /^safe-regex2$/, importer: /[\\/]find-my-way[\\/]index\.js$/, chunk: true },
-  { specifier: /^pino$/, importer: /[\\/]fastify[\\/]lib[\\/]logger-pino\.js$/, chunk: true },
-  {
-    specifier: /^(pino-std-serializers|safe-stable-stringify)$/,
-    importer: /[\\/](fastify[\\/]lib[\\/]logger-pino\.js|shared[\\/]telemetry[\\/]logger\.ts)$/,
-    chunk: true,
-  },
   {
     specifier: /^\.\/error-serializer$/,
     importer: /[\\/]fastify[\\/]lib[\\/]error-handler\.js$/,
     chunk: true,
   },
-  { specifier: /^ipaddr\.js$/, importer: /[\\/]@fastify[\\/]proxy-addr[\\/]index\.js$/, chunk: true },
   { specifier: /^\.\/(lib\/)?transport$/, importer: /[\\/]pino[\\/](pino|lib[\\/]tools)\.js$/ },
   { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
   { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
@@ -165,188 +150,6 @@ module.exports = new Proxy(target, {
   apply: (_, self, args) => (passes(args) ? undefined : Reflect.apply(load(), self, args)),
   construct: (_, args) => Reflect.construct(load(), args),
 });`;
-}
-
-/**
- * Dependencies' own start-up work that a function never needs, cut from their source at build time. Each patch
- * names the text it replaces; the build fails if a new version no longer has it, so none goes stale silently.
- * - pg decides at load time whether it runs on Cloudflare Workers by constructing a fetch Response, which makes
- *   Node load its whole fetch implementation (undici): the slowest single step of a cold start that touches the
- *   database. Function bundles run on Node only.
- * - pino requires worker_threads when it loads (≈ 6 ms of a cold start: Node's worker machinery) to read
- *   `isMainThread`, which it needs only when it builds an asynchronous stdout; the functions' logger writes
- *   synchronously (shared/telemetry/logger.ts), so it is read when asked for.
- * - find-my-way writes and compiles two functions with `new Function` for every route it adds, and Fastify's
- *   not-found handler adds two routes for each of the 34 HTTP methods: a hundred-odd compilations of a few
- *   distinct sources, which no code cache can hold, and ≈ 0.3 MB of garbage (enough for one more young-generation
- *   collection). Each is written and compiled on its first call instead (the not-found routes' never are: they
- *   take no parameters and no route is constrained), and compiled functions are kept by their source text and
- *   shared (they read only their arguments and `this`), so each distinct one is compiled once; so is the matcher
- *   of each path prefix, which every method's tree compiled again.
- * - Fastify loads node:perf_hooks (≈ 1.5 ms: Node's whole performance-timeline machinery) for performance.now(),
- *   which times each reply (reply.elapsedTime). process.hrtime() reads the same monotonic clock; only the
- *   difference of two readings is ever used, so the origin does not matter.
- * - Fastify's pino glue reads pino's symbols and error serializer when it loads, which would load pino (see
- *   LAZY_MODULES): the serializer is taken from pino-std-serializers (where pino takes it from) when an error is
- *   logged, and the symbol marks a pino instance's own serializers, which the functions' logger (not pino)
- *   never has.
- * - Fastify logs the address it listens on, and for 0.0.0.0 first lists the machine's network interfaces (os,
- *   getifaddrs) to log one line per IPv4 address: the functions, which listen on 0.0.0.0 in a pod, log
- *   http://127.0.0.1:<port> alone, the first line Fastify logged, and the address `listen()` resolves to.
- * - Fastify's not-found router holds nothing but routes added for every method alike (router.all), at "/" and
- *   "/*" for each instance that sets a handler: 68 routes in 34 identical trees, ≈ 0.1 MB built by every cold
- *   start. One tree, looked up whatever the method, answers the same; and since "/*" matches "/" as well (with
- *   an empty "*" parameter), the root instance's route is added once.
- * - proxy-addr reads two functions of ipaddr.js when it loads, which would load it (see LAZY_MODULES): it
- *   reads them when called instead.
- * - find-my-way checks on every load that its own three constant regular expressions are safe, which loads
- *   safe-regex2 and has its parser (ret) build lookup tables. That is a check of the package, which holds for
- *   the version the lock pins; routes with a regular expression of their own are still checked, on adding them.
- */
-const SOURCE_PATCHES = [
-  {
-    file: /[\\/]pg[\\/]lib[\\/]stream\.js$/,
-    replace: [['function isCloudflareRuntime() {', 'function isCloudflareRuntime() {\n  return false;']],
-  },
-  {
-    file: /[\\/]pino[\\/]lib[\\/]tools\.js$/,
-    replace: [
-      [
-        "const { isMainThread } = require('worker_threads')",
-        "const isMainThread = () => require('worker_threads').isMainThread",
-      ],
-      ['if (!opts.sync && isMainThread) {', 'if (!opts.sync && isMainThread()) {'],
-    ],
-  },
-  {
-    file: /[\\/]fastify[\\/]lib[\\/]logger-factory\.js$/,
-    replace: [
-      [
-        "const { performance } = require('node:perf_hooks')",
-        'const performance = { now: () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 } }',
-      ],
-    ],
-  },
-  {
-    file: /[\\/]fastify[\\/]lib[\\/]server\.js$/,
-    replace: [
-      [
-        "  if (address.address === '0.0.0.0') {\n",
-        "  if (address.address === '0.0.0.0') {\n    return ['127.0.0.1']\n",
-      ],
-    ],
-  },
-  {
-    file: /[\\/]fastify[\\/]lib[\\/]four-oh-four\.js$/,
-    replace: [
-      [
-        '    defaultRoute: fourOhFourFallBack\n  })\n',
-        `    defaultRoute: fourOhFourFallBack
-  })
-  router.all = (path, handler, store) => router.on('GET', path, handler, store)
-  const findInTree = router.find.bind(router)
-  router.find = (method, path, constraints) => findInTree('GET', path, constraints)
-`,
-      ],
-      [
-        '    router.all(prefix, routeHandler, context)',
-        "    if (prefix !== '/') router.all(prefix, routeHandler, context)",
-      ],
-    ],
-  },
-  {
-    file: /[\\/]fastify[\\/]lib[\\/]logger-pino\.js$/,
-    replace: [
-      ['const { serializersSym } = pino.symbols', "const serializersSym = Symbol('pino.serializers')"],
-      ['err: pino.stdSerializers.err,', "err: (error) => require('pino-std-serializers').err(error),"],
-    ],
-  },
-  {
-    file: /[\\/]@fastify[\\/]proxy-addr[\\/]index\.js$/,
-    replace: [
-      ['const isip = ipaddr.isValid', 'const isip = (address) => ipaddr.isValid(address)'],
-      ['const parseip = ipaddr.parse', 'const parseip = (address) => ipaddr.parse(address)'],
-    ],
-  },
-  {
-    file: /[\\/]find-my-way[\\/]index\.js$/,
-    replace: ['OPTIONAL_PARAM_REGEXP', 'ESCAPE_REGEXP', 'REMOVE_DUPLICATE_SLASHES_REGEXP'].map((name) => [
-      `if (!isRegexSafe(${name})) {`,
-      `if (false) {`,
-    ]),
-  },
-  {
-    file: /[\\/]find-my-way[\\/]lib[\\/]node\.js$/,
-    replace: [
-      [
-        'function compilePrefixMatch (prefix) {',
-        `const prefixMatchers = new Map()
-function compilePrefixMatch (prefix) {
-  let matcher = prefixMatchers.get(prefix)
-  if (matcher === undefined) prefixMatchers.set(prefix, (matcher = compileNewPrefixMatch(prefix)))
-  return matcher
-}
-function compileNewPrefixMatch (prefix) {`,
-      ],
-    ],
-  },
-  {
-    file: /[\\/]find-my-way[\\/]lib[\\/]handler-storage\.js$/,
-    replace: [
-      [
-        "const httpMethodStrategy = require('./strategies/http-method')",
-        `const httpMethodStrategy = require('./strategies/http-method')
-const compiled = new Map()
-const compile = (parameter, body) => {
-  const key = parameter + '\\n' + body
-  let fn = compiled.get(key)
-  if (fn === undefined) compiled.set(key, (fn = new Function(parameter, body)))
-  return fn
-}`,
-      ],
-      [
-        '_createParamsObject: this._compileCreateParamsObject(params)\n    }',
-        `_createParamsObject: null
-    }
-    handlerObject._createParamsObject = (...args) =>
-      (handlerObject._createParamsObject = this._compileCreateParamsObject(params))(...args)`,
-      ],
-      [
-        'this._compileGetHandlerMatchingConstraints(constrainer, constraints)',
-        `this._getHandlerMatchingConstraints = (derivedConstraints) => {
-        this._compileGetHandlerMatchingConstraints(constrainer)
-        return this._getHandlerMatchingConstraints(derivedConstraints)
-      }`,
-      ],
-      [
-        "return new Function('NullObject', fnBody.join('\\n'))(NullObject)",
-        "return compile('NullObject', fnBody.join('\\n'))(NullObject)",
-      ],
-      [
-        "this._getHandlerMatchingConstraints = new Function('derivedConstraints', lines.join('\\n'))",
-        "this._getHandlerMatchingConstraints = compile('derivedConstraints', lines.join('\\n'))",
-      ],
-    ],
-  },
-];
-
-export function sourcePatches() {
-  return {
-    name: 'source-patches',
-    setup(build) {
-      for (const { file, replace } of SOURCE_PATCHES) {
-        build.onLoad({ filter: file }, async (args) => {
-          let source = await readFile(args.path, 'utf8');
-          for (const [from, to] of replace) {
-            if (!source.includes(from))
-              throw new Error(`source-patches: "${from}" not found in ${args.path}`);
-            source = source.replace(from, to);
-          }
-          return { contents: source, loader: 'js', resolveDir: dirname(args.path) };
-        });
-      }
-    },
-  };
 }
 
 const firstParty = (path, root) => path.startsWith(root) && !/[\\/]node_modules[\\/]/.test(path);

@@ -9,6 +9,7 @@ import { createContext } from '../../shared/http/context.ts';
 import { QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
 import { PROBLEM_CONTENT_TYPE, titleFor } from '../../shared/http/problem.ts';
 import type { AnyRoute, ResponseSpec, Schema } from '../../shared/http/route.ts';
+import { DOCUMENTED_CHECKS } from '../../shared/http/schemas.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
 
 /**
@@ -94,6 +95,7 @@ const NORMALIZATIONS = new Set([
 const overrideAction: ConversionConfig['overrideAction'] = ({ valibotAction, jsonSchema }) => {
   if (NORMALIZATIONS.has(valibotAction.type) || valibotAction.type === 'transform') return jsonSchema;
   if (valibotAction.type === 'check') {
+    if (DOCUMENTED_CHECKS.has(valibotAction)) return jsonSchema;
     const message = (valibotAction as { message?: unknown }).message;
     if (typeof message !== 'string') return jsonSchema;
     const description = jsonSchema.description ? `${jsonSchema.description}; ${message}` : message;
