@@ -74,3 +74,6 @@ export const serviceUnavailable = (
     detail,
     headers: { 'retry-after': String(retryAfterSeconds) },
   });
+
+/** The answer to a request shed because the process or its database pool is saturated. */
+export const busy = () => serviceUnavailable('The server is busy; retry shortly.', 1);

@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FieldError } from './errors.ts';
 
 /** RFC 9457 problem details, the body of every error response of every function. */
@@ -37,4 +38,15 @@ export function titleFor(status: number): string {
 export function problem(status: number, detail: string, extra: Partial<Problem> = {}): Problem {
   const body: Problem = { type: 'about:blank', title: titleFor(status), status, detail };
   return Object.assign(body, extra);
+}
+
+/** Sends a problem+json answer, with any headers it needs (Allow, Retry-After...). */
+export function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string, string> = {}) {
+  for (const [name, value] of Object.entries(headers)) reply.header(name, value);
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
+/** The request's path without its query: a problem's `instance`. */
+export function requestPath(request: FastifyRequest): string {
+  return request.url.split('?')[0] ?? request.url;
 }

@@ -3,9 +3,9 @@ import cors from '@fastify/cors';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 
-// shared/http/app.ts applies @fastify/cors by calling it, not registering it, so that a cold start neither loads
-// semver to check the Fastify version range the plugin declares nor pays avvio for one more plugin (see the
-// comment there). The check Fastify would make is made here instead.
+// shared/http/plugins/cors.ts applies @fastify/cors by calling it, not registering it, so that a cold start does
+// not load semver to check the Fastify version range the plugin declares (see the comment there). The check
+// Fastify would make is made here instead.
 
 const semver = createRequire(import.meta.url)('semver') as {
   satisfies(version: string, range: string): boolean;
