@@ -6,21 +6,27 @@
 export const ASSETS_PATH = '/api/docs/assets';
 export const DOCUMENT_PATH = '/api/openapi.json';
 
-export const PAGE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  // Swagger UI and ReDoc (styled-components) set styles at run time; scripts stay strictly external.
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "font-src 'self' data:",
-  // The document, the token endpoint and "Try it out" requests: this host only.
-  "connect-src 'self'",
-  // ReDoc runs its search index in a worker made from a blob.
-  "worker-src 'self' blob:",
-  "base-uri 'none'",
-  "form-action 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+/** @fastify/helmet's route option for the two pages: the API's other headers, this Content-Security-Policy. */
+export const PAGE_HEADERS = {
+  contentSecurityPolicy: {
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      scriptSrc: ["'self'"],
+      // Swagger UI and ReDoc (styled-components) set styles at run time; scripts stay strictly external.
+      styleSrc: ["'self'", "'unsafe-inline'"],
+      imgSrc: ["'self'", 'data:'],
+      fontSrc: ["'self'", 'data:'],
+      // The document, the token endpoint and "Try it out" requests: this host only.
+      connectSrc: ["'self'"],
+      // ReDoc runs its search index in a worker made from a blob.
+      workerSrc: ["'self'", 'blob:'],
+      baseUri: ["'none'"],
+      formAction: ["'none'"],
+      frameAncestors: ["'none'"],
+    },
+  },
+};
 
 const head = (title: string, stylesheets: string[]) => `<!doctype html>
 <html lang="en">

@@ -4,7 +4,7 @@ import { notFound } from '../../shared/http/errors.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { isAssetName, loadAsset } from './assets.ts';
 import { loadOpenApiDocument } from './document.ts';
-import { ASSETS_PATH, DOCUMENT_PATH, PAGE_CSP, REDOC_PAGE, SWAGGER_UI_PAGE } from './pages.ts';
+import { ASSETS_PATH, DOCUMENT_PATH, PAGE_HEADERS, REDOC_PAGE, SWAGGER_UI_PAGE } from './pages.ts';
 
 const HTML = 'text/html; charset=utf-8';
 
@@ -32,9 +32,10 @@ const swaggerUi = defineRoute({
   description:
     'Explore and try the API. Authorize logs in with your email and password (OAuth2 password flow); "Try it out" then sends the token.',
   tags: ['docs'],
+  helmet: PAGE_HEADERS,
   responses: { 200: { description: 'The Swagger UI page.', schema: v.string(), mediaTypes: ['text/html'] } },
   async handler({ reply }) {
-    return reply.type(HTML).header('content-security-policy', PAGE_CSP).send(SWAGGER_UI_PAGE);
+    return reply.type(HTML).send(SWAGGER_UI_PAGE);
   },
 });
 
@@ -45,9 +46,10 @@ const redoc = defineRoute({
   summary: 'ReDoc',
   description: 'The API reference, rendered by ReDoc.',
   tags: ['docs'],
+  helmet: PAGE_HEADERS,
   responses: { 200: { description: 'The ReDoc page.', schema: v.string(), mediaTypes: ['text/html'] } },
   async handler({ reply }) {
-    return reply.type(HTML).header('content-security-policy', PAGE_CSP).send(REDOC_PAGE);
+    return reply.type(HTML).send(REDOC_PAGE);
   },
 });
 

@@ -1,12 +1,4 @@
-import {
-  createHmac,
-  createPrivateKey,
-  createPublicKey,
-  createSecretKey,
-  type KeyObject,
-  randomUUID,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, errors, exportJWK, type JWK, jwtVerify, SignJWT } from 'jose';
 import type { Config } from '../config.ts';
 
@@ -24,8 +16,6 @@ interface TokenKeys {
   verifyKey: KeyObject | CryptoKey;
   kid: string | undefined;
   publicJwk: JWK | undefined;
-  /** The HS256 secret for verifying in-thread (see verifyHs256); undefined with a key pair. */
-  hmacKey: KeyObject | undefined;
 }
 
 export interface AccessTokenClaims {
@@ -67,7 +57,6 @@ async function makeKeys(config: Config): Promise<TokenKeys> {
       verifyKey: publicKey,
       kid,
       publicJwk: { ...publicJwk, kid, alg, use: 'sig' },
-      hmacKey: undefined,
     };
   }
   // Imported once: given raw bytes, jose imports a WebCrypto key on every sign and verify, which was the largest
@@ -79,14 +68,7 @@ async function makeKeys(config: Config): Promise<TokenKeys> {
     false,
     ['sign', 'verify'],
   );
-  return {
-    alg: 'HS256',
-    signKey: secret,
-    verifyKey: secret,
-    kid: undefined,
-    publicJwk: undefined,
-    hmacKey: createSecretKey(Buffer.from(secretKey, 'utf8')),
-  };
+  return { alg: 'HS256', signKey: secret, verifyKey: secret, kid: undefined, publicJwk: undefined };
 }
 
 function keysFor(config: Config): Promise<TokenKeys> {
@@ -120,9 +102,12 @@ export async function issueAccessToken(
 
 const REQUIRED_CLAIMS = ['sub', 'exp', 'iat', 'jti'] as const;
 
+/** A compact JWS in unpadded base64url (RFC 7515), the only spelling we issue; jose also decodes padded forms. */
+const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+
 export async function verifyAccessToken(config: Config, token: string): Promise<AccessTokenClaims> {
+  if (!COMPACT_JWS.test(token)) throw new TokenError('invalid');
   const keys = await keysFor(config);
-  if (keys.hmacKey) return verifyHs256(config, keys.hmacKey, token);
   try {
     const { payload } = await jwtVerify(token, keys.verifyKey, {
       algorithms: [keys.alg],
@@ -135,53 +120,6 @@ export async function verifyAccessToken(config: Config, token: string): Promise<
     if (error instanceof errors.JWTExpired) throw new TokenError('expired');
     throw new TokenError('invalid');
   }
-}
-
-const invalid = () => new TokenError('invalid');
-
-function decodeJson(part: string): Record<string, unknown> {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-  } catch {
-    throw invalid();
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid();
-  return value as Record<string, unknown>;
-}
-
-/**
- * HS256 verified in the request's own thread, with the checks `jwtVerify` makes above, in its order. jose
- * verifies through WebCrypto, which runs every HMAC as a job on libuv's thread pool: ≈ 4 µs of hashing became
- * ≈ 30 µs and two thread switches per request, the largest item of the CPU profile of an authenticated request
- * (tests/bench/RESULTS.md). Signing, and the asymmetric keys, stay with jose.
- */
-function verifyHs256(config: Config, key: KeyObject, token: string): AccessTokenClaims {
-  const parts = token.split('.');
-  if (parts.length !== 3) throw invalid();
-  const [headerPart, payloadPart, signature] = parts as [string, string, string];
-  // Compared as text: the one canonical base64url form of the digest, so no other spelling of it passes.
-  const expected = Buffer.from(
-    createHmac('sha256', key).update(`${headerPart}.${payloadPart}`).digest('base64url'),
-  );
-  const given = Buffer.from(signature);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw invalid();
-  const header = decodeJson(headerPart);
-  // No header extension is understood: a critical one, or an unencoded payload (b64), is refused.
-  if (header.alg !== 'HS256' || header.crit !== undefined || header.b64 !== undefined) throw invalid();
-
-  const claims = decodeJson(payloadPart);
-  for (const claim of [...REQUIRED_CLAIMS, 'iss', 'aud']) if (!Object.hasOwn(claims, claim)) throw invalid();
-  if (claims.iss !== config.auth.issuer) throw invalid();
-  const { aud } = claims;
-  if (!(aud === config.auth.audience || (Array.isArray(aud) && aud.includes(config.auth.audience))))
-    throw invalid();
-  const now = Math.floor(Date.now() / 1000);
-  if (typeof claims.iat !== 'number') throw invalid();
-  if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > now)) throw invalid();
-  if (typeof claims.exp !== 'number') throw invalid();
-  if (claims.exp <= now) throw new TokenError('expired');
-  return claims as unknown as AccessTokenClaims;
 }
 
 /** The public keys for /api/auth/jwks.json: empty when only the shared HS256 secret is configured. */

@@ -18,7 +18,6 @@ import { tracing } from './plugins/tracing.ts';
 import { unmatchedRoutes } from './plugins/unmatched-routes.ts';
 import { requestIdOf } from './request-id.ts';
 import type { AnyRoute } from './route.ts';
-import { trustedProxies } from './trusted-proxies.ts';
 
 /**
  * A function: its name, the path prefixes it owns (the single source the Istio routes, the OpenAPI document
@@ -43,12 +42,11 @@ declare module 'fastify' {
 }
 
 /**
- * Fastify's types leave out the hop-count form, so say it the way proxy-addr means it: the nearest n hops. A
- * list becomes a function too, which Fastify takes as it is (see trusted-proxies.ts).
+ * TRUST_PROXY as Fastify's `trustProxy` (proxy-addr): true, false or a list of addresses, ranges and range names
+ * as they are; Fastify's types leave out the hop count, so it is said as Fastify itself would: the nearest n hops.
  */
 function trustProxyOption(setting: Config['trustProxy']) {
-  if (typeof setting === 'number') return (_address: string, hop: number) => hop < setting;
-  return typeof setting === 'boolean' ? setting : trustedProxies(setting);
+  return typeof setting === 'number' ? (_address: string, hop: number) => hop < setting : setting;
 }
 
 export interface BuildAppOptions {
@@ -89,9 +87,11 @@ export async function buildApp(
   // JSON only, unless a function opts into more (auth adds form-urlencoded); anything else is a 415.
   app.removeContentTypeParser('text/plain');
 
-  // onRequest hooks run in this order: tracing first, so every answer has a trace id; 405s before CORS (a plain
+  // onRequest hooks run in this order: tracing first, so every answer has a trace id, then the security headers,
+  // so every answer has them; 405s before CORS (a plain
   // OPTIONS is not a preflight); CORS before anything that refuses, so a browser can read the refusal.
   if (!options.describe) app.register(tracing);
+  app.register(securityHeaders);
   app.register(metrics, { endpoint: !options.describe });
   app.register(requestLog);
   app.register(unmatchedRoutes);
@@ -102,7 +102,6 @@ export async function buildApp(
   app.register(requestId);
   app.register(gracefulClose);
   app.register(backgroundWork);
-  app.register(securityHeaders);
   app.register(errors);
   // The OpenAPI build registers @fastify/swagger here, on the root, so its onRoute hook sees every route.
   if (options.describe) await options.describe(app);

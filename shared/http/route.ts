@@ -1,3 +1,4 @@
+import type { FastifyHelmetRouteOptions } from '@fastify/helmet';
 import type { FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
 import * as v from 'valibot';
 import type { AppContext } from './context.ts';
@@ -63,6 +64,8 @@ export interface RouteSpec<
   responses: Record<number, ResponseSpec>;
   /** Error statuses this route can answer besides those implied by its auth and inputs. */
   errors?: number[];
+  /** Security headers other than the API's (@fastify/helmet's route option), for a route that serves a page. */
+  helmet?: FastifyHelmetRouteOptions['helmet'];
   handler(args: HandlerArgs<Out<B>, Out<Q>, Out<P>, U>): Promise<unknown>;
 }
 

@@ -24,6 +24,7 @@ export const functionRoutes = fp<FunctionRoutesOptions>(
           method: spec.method,
           url: spec.url,
           config: { spec, function: fn.name },
+          ...(spec.helmet !== undefined && { helmet: spec.helmet }),
           handler: (request, reply) =>
             inRequestSpan(request, async () => {
               const user = spec.auth ? await spec.auth(ctx, request) : undefined;
