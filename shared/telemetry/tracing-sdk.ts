@@ -11,27 +11,29 @@ import {
   SpanKind,
   trace,
 } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { type ExportResult, ExportResultCode, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { defaultResource, resourceFromAttributes } from '@opentelemetry/resources';
 import {
-  BasicTracerProvider,
   BatchSpanProcessor,
-  type IdGenerator,
-  RandomIdGenerator,
+  NodeTracerProvider,
   type ReadableSpan,
   type SpanExporter,
-} from '@opentelemetry/sdk-trace-base';
+} from '@opentelemetry/sdk-trace-node';
 import packageJson from '../../package.json' with { type: 'json' };
-import { EarlySpan, type RemoteParent } from './early-span.ts';
 import { counter } from './metrics.ts';
-import { type SdkTracer, type SpanKindName, type TracingOptions, within } from './tracing.ts';
+import {
+  type RemoteParent,
+  type SdkTracer,
+  type SpanKindName,
+  type TracingOptions,
+  within,
+} from './tracing.ts';
 
 /**
- * The OpenTelemetry SDK, loaded only when an OTLP endpoint is configured, and then only after the first response
- * (tracing.ts says what each span is; this file hands them to the SDK). Spans are recorded from the first request
- * on; the gRPC exporter (grpc-js, the OTLP serializer: most of the weight) is imported when the first batch is
- * sent, so enabling tracing adds little to a cold start.
+ * The OpenTelemetry SDK (NodeTracerProvider, a batch processor, the OTLP/gRPC exporter), loaded only when an OTLP
+ * endpoint is configured (tracing.ts says what each span is; this file hands them to the SDK). The gRPC exporter
+ * (grpc-js, the OTLP serializer: most of the weight) is imported when the first batch is sent, so enabling
+ * tracing adds little to a cold start.
  */
 
 const KINDS: Record<SpanKindName | 'server', SpanKind> = {
@@ -122,20 +124,6 @@ function resourceAttributes({ config, functionName }: TracingOptions): Attribute
   return attributes;
 }
 
-/** Makes the SDK start a span with ids already given (an EarlySpan's); random ids otherwise. */
-class AdoptingIdGenerator implements IdGenerator {
-  private readonly random = new RandomIdGenerator();
-  next: { traceId: string; spanId: string } | undefined;
-
-  generateTraceId(): string {
-    return this.next?.traceId ?? this.random.generateTraceId();
-  }
-
-  generateSpanId(): string {
-    return this.next?.spanId ?? this.random.generateSpanId();
-  }
-}
-
 export function createSdkTracer(options: TracingOptions): SdkTracer {
   const { config } = options;
   const endpoint = config.otel.endpoint as string;
@@ -146,60 +134,31 @@ export function createSdkTracer(options: TracingOptions): SdkTracer {
     .merge(
       config.otel.serviceName ? resourceFromAttributes({ 'service.name': config.otel.serviceName }) : null,
     );
-  const ids = new AdoptingIdGenerator();
   // Sampler (OTEL_TRACES_SAMPLER, _ARG), batch (OTEL_BSP_*) and exporter settings (OTEL_EXPORTER_OTLP_HEADERS,
   // _TIMEOUT, _COMPRESSION, _CERTIFICATE...) are read from the environment by the SDK itself.
-  // The base provider: NodeTracerProvider only adds register(), and the globals are registered below.
-  const provider = new BasicTracerProvider({
+  const provider = new NodeTracerProvider({
     resource,
-    idGenerator: ids,
     spanProcessors: [new BatchSpanProcessor(new LazyOtlpTraceExporter(endpoint, options))],
   });
+  // The globals (tracer provider, AsyncLocalStorage context manager, W3C trace-context and baggage propagators),
+  // so code that uses @opentelemetry/api directly shares this provider and context.
+  provider.register();
   const tracer = provider.getTracer(packageJson.name, packageJson.version);
-  const propagator = new W3CTraceContextPropagator();
-  // Global registration, so code that uses @opentelemetry/api directly shares this provider and context.
-  trace.setGlobalTracerProvider(provider);
-  propagation.setGlobalPropagator(propagator);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
-  const sdkSpan = (span: Span): Span => (span instanceof EarlySpan ? adopt(span) : span);
   const parentContext = (parent: Span | RemoteParent | undefined): Context => {
     if (!parent) return ROOT_CONTEXT;
-    if ('spanContext' in parent) return trace.setSpan(ROOT_CONTEXT, sdkSpan(parent));
-    return propagator.extract(ROOT_CONTEXT, parent, defaultTextMapGetter);
+    if ('spanContext' in parent) return trace.setSpan(ROOT_CONTEXT, parent);
+    return propagation.extract(ROOT_CONTEXT, parent, defaultTextMapGetter);
   };
-  const startSpan = (
-    name: string,
-    kind: SpanKindName | 'server',
-    attributes: Attributes,
-    parent: Span | RemoteParent | undefined,
-    startTime?: number,
-  ): Span => tracer.startSpan(name, { kind: KINDS[kind], attributes, startTime }, parentContext(parent));
-
-  function adopt(early: EarlySpan): Span {
-    if (early.real) return early.real;
-    // The parent first (it may be an EarlySpan too): its adoption uses the id generator as well.
-    const parent = parentContext(early.parent);
-    ids.next = { traceId: early.traceId, spanId: early.spanId };
-    let span: Span;
-    try {
-      const { name, kind, attributes, startTime } = early;
-      span = tracer.startSpan(name, { kind: KINDS[kind], attributes, startTime }, parent);
-    } finally {
-      ids.next = undefined;
-    }
-    early.adopt(span);
-    return span;
-  }
 
   return {
-    startSpan,
+    startSpan: (name, kind, attributes, parent, startTime) =>
+      tracer.startSpan(name, { kind: KINDS[kind], attributes, startTime }, parentContext(parent)),
     activeSpan: () => trace.getSpan(context.active()),
-    with: (span, fn) => context.with(trace.setSpan(context.active(), sdkSpan(span)), fn),
+    with: (span, fn) => context.with(trace.setSpan(context.active(), span), fn),
     inject(span, headers) {
-      propagator.inject(trace.setSpan(ROOT_CONTEXT, sdkSpan(span)), headers, defaultTextMapSetter);
+      propagation.inject(trace.setSpan(context.active(), span), headers, defaultTextMapSetter);
     },
-    adopt,
     flush: (timeoutMs) => within(provider.forceFlush(), timeoutMs),
     async shutdown(timeoutMs) {
       await within(provider.shutdown(), timeoutMs);

@@ -1,17 +1,14 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Attributes, Span, SpanContext } from '@opentelemetry/api';
 import type { FastifyRequest } from 'fastify';
 import type { LogEvent } from 'kysely';
 import type { Config } from '../config.ts';
-import { EarlySpan, epochNow, type RemoteParent } from './early-span.ts';
 import type { Logger } from './logger.ts';
 
 /**
  * Tracing, as the rest of the code sees it: which spans exist and what they say. This module loads no
  * OpenTelemetry code (type imports only): the SDK (tracing-sdk.ts) is imported only when an OTLP endpoint is
- * configured, after the first response (see startTracing), and the gRPC exporter only when the first batch of
- * spans leaves. With tracing off, `withSpan` just calls its function and `injectTraceHeaders` returns the headers
- * untouched, so instrumented code costs nothing.
+ * configured, and the gRPC exporter only when the first batch of spans leaves. With tracing off, `withSpan` just
+ * calls its function and `injectTraceHeaders` returns the headers untouched, so instrumented code costs nothing.
  */
 
 export type { Span } from '@opentelemetry/api';
@@ -58,16 +55,13 @@ export interface TracingRuntime {
 /** How long shutdown may spend sending the last spans; SIGTERM handling as a whole must stay under 10 s. */
 export const TRACING_SHUTDOWN_MS = 1_500;
 
-/**
- * When no request comes to trigger it (an instance started ahead of traffic), the SDK is loaded this long after
- * start-up anyway.
- */
-const SDK_LOAD_DELAY_MS = 1_000;
+/** The caller's trace context, as received (W3C `traceparent`, `tracestate`). */
+export interface RemoteParent {
+  traceparent?: string | string[];
+  tracestate?: string | string[];
+}
 
-/**
- * What tracing-sdk.ts provides once loaded: the OpenTelemetry SDK behind the few operations this module needs.
- * A parent may be an EarlySpan (started before the SDK was up): the SDK adopts it first.
- */
+/** What tracing-sdk.ts provides once loaded: the OpenTelemetry SDK behind the few operations this module needs. */
 export interface SdkTracer {
   startSpan(
     name: string,
@@ -82,8 +76,6 @@ export interface SdkTracer {
   with<T>(span: Span, fn: () => T): T;
   /** Writes `span`'s context into outgoing headers (traceparent, tracestate). */
   inject(span: Span, headers: Record<string, string>): void;
-  /** Starts an EarlySpan's twin in the SDK (same ids, start time, attributes) and hands it over. */
-  adopt(span: EarlySpan): Span;
   flush(timeoutMs: number): Promise<void>;
   shutdown(timeoutMs: number): Promise<void>;
 }
@@ -91,16 +83,24 @@ export interface SdkTracer {
 let runtime: TracingRuntime | undefined;
 
 /**
- * Starts tracing when an endpoint is configured; undefined (and nothing loaded) otherwise. The SDK itself is not
- * loaded here: requests are traced from the first one on, but that one is answered first. Until the SDK is up,
- * spans are EarlySpans (ids, times, attributes, children, all recorded); the SDK is loaded right after the first
- * response has gone out (or SDK_LOAD_DELAY_MS after start when no request comes, or on a flush or shutdown), and
- * takes them over with the same ids and times. Loading it costs a few milliseconds of CPU, which the first
- * request no longer waits for.
+ * Starts tracing when an endpoint is configured: loads the SDK (tracing-sdk.ts) and registers its tracer
+ * provider. Undefined, and nothing loaded, without an endpoint, or when the SDK cannot be loaded (logged: the
+ * function serves untraced rather than not at all).
  */
 export async function startTracing(options: TracingOptions): Promise<TracingRuntime | undefined> {
   if (!options.config.otel.endpoint) return undefined;
-  const started = createTracing(options);
+  let sdk: SdkTracer;
+  try {
+    const { createSdkTracer } = await import('./tracing-sdk.ts');
+    sdk = createSdkTracer(options);
+  } catch (error) {
+    options.log.error(
+      { err: error },
+      'tracing: the OpenTelemetry SDK could not be loaded; no spans will be sent',
+    );
+    return undefined;
+  }
+  const started = createTracing(options, sdk);
   runtime = started;
   return started;
 }
@@ -160,68 +160,15 @@ function fail(span: Span, error: unknown) {
   span.setAttribute('error.type', error instanceof Error ? error.name : 'Error');
 }
 
-function createTracing(options: TracingOptions): TracingRuntime {
-  const { config, log } = options;
-  let sdk: SdkTracer | undefined;
-  let loading: Promise<SdkTracer | undefined> | undefined;
-  /** Spans started before the SDK was up, in order (a parent before its children), for it to adopt. */
-  let early: EarlySpan[] | undefined = [];
-  /** The active EarlySpan, where no SDK context is (code that started before the SDK was up). */
-  const earlyContext = new AsyncLocalStorage<EarlySpan>();
+/** Milliseconds since the epoch, with the sub-millisecond part: what the SDK takes as a start or end time. */
+function epochNow(): number {
+  return performance.timeOrigin + performance.now();
+}
 
-  const load = (): Promise<SdkTracer | undefined> => {
-    loading ??= import('./tracing-sdk.ts').then(
-      ({ createSdkTracer }) => {
-        clearTimeout(timer);
-        sdk = createSdkTracer(options);
-        const adopted = early ?? [];
-        early = undefined;
-        for (const span of adopted) sdk.adopt(span);
-        return sdk;
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        early = undefined;
-        log.error(
-          { err: error },
-          'tracing: the OpenTelemetry SDK could not be loaded; no spans will be sent',
-        );
-        return undefined;
-      },
-    );
-    return loading;
-  };
-  const timer = setTimeout(load, SDK_LOAD_DELAY_MS);
-  timer.unref();
-  let loadScheduled = false;
-  /** After a response: the SDK loads once this turn of the event loop (and the response's I/O) is done. */
-  const loadSoon = () => {
-    if (sdk || loadScheduled) return;
-    loadScheduled = true;
-    setImmediate(load);
-  };
-
-  const activeSpan = (): Span | undefined => sdk?.activeSpan() ?? earlyContext.getStore();
-  const startSpan = (
-    name: string,
-    kind: SpanKindName | 'server',
-    attributes: Attributes,
-    parent: Span | RemoteParent | undefined,
-    startTime?: number,
-  ): Span => {
-    if (sdk) return sdk.startSpan(name, kind, attributes, parent, startTime);
-    const span = new EarlySpan(
-      name,
-      kind,
-      attributes,
-      parent as EarlySpan | RemoteParent | undefined,
-      startTime,
-    );
-    early?.push(span);
-    return span;
-  };
-  const withActive = <T>(span: Span, fn: () => T): T =>
-    sdk ? sdk.with(span, fn) : earlyContext.run(span as EarlySpan, fn);
+function createTracing({ config }: TracingOptions, sdk: SdkTracer): TracingRuntime {
+  const activeSpan = (): Span | undefined => sdk.activeSpan();
+  const startSpan = sdk.startSpan;
+  const withActive = <T>(span: Span, fn: () => T): T => sdk.with(span, fn);
 
   const database = config.database.url ? new URL(config.database.url) : undefined;
   const databaseAttributes: Attributes = {
@@ -271,7 +218,6 @@ function createTracing(options: TracingOptions): TracingRuntime {
             span.setAttribute('error.type', String(statusCode));
           }
           span.end();
-          loadSoon();
         },
       };
     },
@@ -293,15 +239,7 @@ function createTracing(options: TracingOptions): TracingRuntime {
 
     inject(headers) {
       const span = activeSpan();
-      if (!span) return;
-      if (sdk) {
-        sdk.inject(span, headers);
-        return;
-      }
-      const { traceId, spanId, traceFlags } = span.spanContext();
-      headers.traceparent = `00-${traceId}-${spanId}-0${traceFlags & 1}`;
-      const state = (span as EarlySpan).tracestate;
-      if (state) headers.tracestate = state;
+      if (span) sdk.inject(span, headers);
     },
 
     activeSpanContext() {
@@ -389,23 +327,8 @@ function createTracing(options: TracingOptions): TracingRuntime {
       });
     },
 
-    async flush(timeoutMs) {
-      const started = performance.now();
-      const loaded = await load();
-      await loaded?.flush(Math.max(0, timeoutMs - (performance.now() - started)));
-    },
-
-    async shutdown(timeoutMs) {
-      clearTimeout(timer);
-      // Nothing was ever traced: nothing to send, and no SDK to load for it.
-      if (!sdk && !loading && early?.length === 0) {
-        early = undefined;
-        return;
-      }
-      const started = performance.now();
-      const loaded = await load();
-      await loaded?.shutdown(Math.max(0, timeoutMs - (performance.now() - started)));
-    },
+    flush: (timeoutMs) => sdk.flush(timeoutMs),
+    shutdown: (timeoutMs) => sdk.shutdown(timeoutMs),
   };
 }
 

@@ -116,6 +116,9 @@ describe('health bundle with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
         OTEL_BSP_SCHEDULE_DELAY: '50',
       });
+      // The first readiness check loads and connects the pool (≈ 1 s on a loaded machine, collector or not):
+      // not what this measures, so it is made before the timed ones.
+      expect((await fetch(`${bundle.url}/api/health`)).status).toBe(200);
       for (let i = 0; i < 10; i++) {
         const started = performance.now();
         const response = await fetch(`${bundle.url}/api/health`);
