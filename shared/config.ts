@@ -38,6 +38,8 @@ export interface Config {
     issuer: string;
     audience: string;
     accessTokenExpireMinutes: number;
+    /** A session's lifetime from its login; refreshes never extend it. */
+    refreshTokenExpireDays: number;
     bcryptCost: number;
   };
   firstSuperuser: { email: string; password: string | undefined };
@@ -186,6 +188,7 @@ const envSchema = v.object({
   JWT_ISSUER: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set'),
   JWT_AUDIENCE: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set-api'),
   ACCESS_TOKEN_EXPIRE_MINUTES: v.optional(intVar(1, 60 * 24 * 30), '30'),
+  REFRESH_TOKEN_EXPIRE_DAYS: v.optional(intVar(1, 365), '14'),
   BCRYPT_COST: v.optional(intVar(4, 16), '12'),
   FIRST_SUPERUSER_EMAIL: v.optional(
     v.pipe(v.string(), v.trim(), v.email('must be an email address')),
@@ -438,6 +441,7 @@ export function loadConfig(env: Env = process.env): Config {
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       accessTokenExpireMinutes: e.ACCESS_TOKEN_EXPIRE_MINUTES,
+      refreshTokenExpireDays: e.REFRESH_TOKEN_EXPIRE_DAYS,
       bcryptCost: e.BCRYPT_COST,
     },
     firstSuperuser: { email: e.FIRST_SUPERUSER_EMAIL.toLowerCase(), password: e.FIRST_SUPERUSER_PASSWORD },

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { forgetUser } from '../../shared/auth/current-user.ts';
 import { issueEmailToken, spendAllEmailTokens, spendEmailToken } from '../../shared/auth/email-tokens.ts';
 import { hashPassword } from '../../shared/auth/passwords.ts';
+import { endAllSessions } from '../../shared/auth/session-store.ts';
 import { countMailRequest } from '../../shared/cache/rate-limit.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { badRequest } from '../../shared/http/errors.ts';
@@ -46,8 +47,8 @@ export async function mailResetLink(ctx: AppContext, email: string): Promise<voi
 }
 
 /**
- * Spends the token and sets the new password in one transaction. Older reset links stop working, and the
- * address counts as verified (the link reached it).
+ * Spends the token, sets the new password and ends every session of the user, in one transaction. Older reset
+ * links stop working, and the address counts as verified (the link reached it).
  */
 export async function resetPassword(ctx: AppContext, token: string, newPassword: string): Promise<void> {
   const hashed = await hashPassword(newPassword, ctx.config.auth.bcryptCost);
@@ -60,9 +61,12 @@ export async function resetPassword(ctx: AppContext, token: string, newPassword:
       .where('id', '=', spent.userId)
       .execute();
     await spendAllEmailTokens(trx, spent.userId, 'reset');
+    // Whoever knew the old password is signed out everywhere, in the same transaction as the new password.
+    await endAllSessions(trx, spent.userId, 'password_reset');
     return spent.userId;
   });
-  // After commit: dropped earlier, a concurrent request could cache the old row again.
+  // After commit (dropped earlier, a concurrent request could cache the old row again): every session's
+  // cached entry goes, so its access tokens stop working at once.
   await forgetUser(ctx, userId);
 }
 

@@ -8,8 +8,17 @@ import { defineRoute } from '../../shared/http/route.ts';
 import { uuidParams } from '../../shared/http/schemas.ts';
 import { mailer } from '../../shared/mail/index.ts';
 import { listUsers } from './repository.ts';
-import { SignUp, toUserDto, UpdateMe, UpdateUser, UserPublic } from './schemas.ts';
-import { administerUser, readUser, removeUser, resendVerification, signUp, updateMe } from './service.ts';
+import { SessionPublic, SignUp, toUserDto, UpdateMe, UpdateUser, UserPublic } from './schemas.ts';
+import {
+  administerUser,
+  endMySession,
+  listMySessions,
+  readUser,
+  removeUser,
+  resendVerification,
+  signUp,
+  updateMe,
+} from './service.ts';
 
 const tags = ['users'];
 const UserId = uuidParams('user_id');
@@ -70,7 +79,7 @@ const updateMeRoute = defineRoute({
   operationId: 'users_update_me',
   summary: 'Update the signed-in user',
   description:
-    'Partial: only the fields sent change. A new email or password needs `current_password` (422 without it, 400 when it is wrong; wrong guesses count against the login rate limits).',
+    'Partial: only the fields sent change. A new email or password needs `current_password` (422 without it, 400 when it is wrong; wrong guesses count against the login rate limits). A new password ends every other session of the user; this one stays.',
   tags,
   auth: requireUser,
   body: UpdateMe,
@@ -99,6 +108,40 @@ const resendVerificationRoute = defineRoute({
   },
 });
 
+const listSessions = defineRoute({
+  method: 'GET',
+  url: '/api/users/me/sessions',
+  operationId: 'users_list_my_sessions',
+  summary: 'My open sessions',
+  description:
+    'Every session of the signed-in user that has not ended or expired, newest login first (ties by id); `count` is the total. Follow `next_cursor` (sent as `cursor`) for the next page. The one of the token that asks is marked `current`.',
+  tags,
+  auth: requireUser,
+  query: PaginationQuery,
+  responses: { 200: { description: 'A page of sessions.', schema: pageSchema(SessionPublic) } },
+  async handler({ query, user, ctx }) {
+    return listMySessions(ctx, user, query);
+  },
+});
+
+const endSessionRoute = defineRoute({
+  method: 'DELETE',
+  url: '/api/users/me/sessions/:session_id',
+  operationId: 'users_end_my_session',
+  summary: 'End one of my sessions',
+  description:
+    'Its refresh token and access tokens stop working at once. A session of another user, or one already ended, is a 404.',
+  tags,
+  auth: requireUser,
+  params: uuidParams('session_id'),
+  status: 204,
+  responses: { 204: { description: 'The session has ended.' } },
+  errors: [404],
+  async handler({ params, user, ctx }) {
+    await endMySession(ctx, user, params.session_id);
+  },
+});
+
 const readUserRoute = defineRoute({
   method: 'GET',
   url: '/api/users/:user_id',
@@ -122,7 +165,7 @@ const patchUser = defineRoute({
   operationId: 'users_update',
   summary: 'Update a user (superuser)',
   description:
-    'Partial update of any user, including `is_active` and `is_superuser`. A superuser cannot deactivate or demote itself (403). The user’s existing tokens are re-checked at once.',
+    'Partial update of any user, including `is_active` and `is_superuser`. A superuser cannot deactivate or demote itself (403). The user’s existing tokens are re-checked at once; a deactivation ends all of the user’s sessions, a new password all but the caller’s own.',
   tags,
   auth: requireSuperuser,
   params: UserId,
@@ -139,7 +182,8 @@ const deleteUserRoute = defineRoute({
   url: '/api/users/:user_id',
   operationId: 'users_delete',
   summary: 'Delete a user and their items (superuser)',
-  description: 'A superuser cannot delete itself (403). The user’s tokens stop working at once.',
+  description:
+    'A superuser cannot delete itself (403). The user’s sessions end and their tokens stop working at once.',
   tags,
   auth: requireSuperuser,
   params: UserId,
@@ -160,6 +204,8 @@ export const definition: FunctionDefinition = {
     readMe,
     updateMeRoute,
     resendVerificationRoute,
+    listSessions,
+    endSessionRoute,
     readUserRoute,
     patchUser,
     deleteUserRoute,

@@ -81,3 +81,35 @@ export function toUserDto(user: CurrentUser): UserDto {
     updated_at: user.updated_at.toISOString(),
   };
 }
+
+export const SessionPublic = v.object({
+  id: Uuid,
+  created_at: v.pipe(Timestamp, v.description('When the session logged in.')),
+  last_used_at: v.pipe(Timestamp, v.description('Its last login or refresh.')),
+  expires_at: v.pipe(
+    Timestamp,
+    v.description('When it ends at the latest (REFRESH_TOKEN_EXPIRE_DAYS after its login).'),
+  ),
+  user_agent: v.nullable(v.string()),
+  current: v.pipe(v.boolean(), v.description('The session of the token that asked.')),
+});
+
+export type SessionDto = v.InferOutput<typeof SessionPublic>;
+
+export function toSessionDto(session: {
+  id: string;
+  created_at: Date;
+  last_used_at: Date;
+  expires_at: Date;
+  user_agent: string | null;
+  current: boolean;
+}): SessionDto {
+  return {
+    id: session.id,
+    created_at: session.created_at.toISOString(),
+    last_used_at: session.last_used_at.toISOString(),
+    expires_at: session.expires_at.toISOString(),
+    user_agent: session.user_agent,
+    current: session.current,
+  };
+}

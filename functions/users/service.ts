@@ -1,8 +1,23 @@
-import { type CurrentUser, forgetUser } from '../../shared/auth/current-user.ts';
+import {
+  type CurrentUser,
+  forgetSessions,
+  forgetUser,
+  type SignedInUser,
+} from '../../shared/auth/current-user.ts';
 import { hashPassword, verifyPassword } from '../../shared/auth/passwords.ts';
+import {
+  endAllSessions,
+  endOtherSessions,
+  endSession,
+  listOpenSessions,
+  unexpiredSessionIds,
+} from '../../shared/auth/session-store.ts';
 import { assertLoginAllowed, countMailRequest, recordLoginFailure } from '../../shared/cache/rate-limit.ts';
+import type { Db } from '../../shared/db/index.ts';
+import type { PageWindow } from '../../shared/db/keyset.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { badRequest, conflict, forbidden, notFound, unprocessable } from '../../shared/http/errors.ts';
+import { type Pagination, paginate } from '../../shared/http/pagination.ts';
 import { mailer } from '../../shared/mail/index.ts';
 import { queueVerificationMail } from '../../shared/mail/verification.ts';
 import {
@@ -14,7 +29,7 @@ import {
   type UserChanges,
   updateUser,
 } from './repository.ts';
-import type { SignUpInput, UpdateMeInput, UpdateUserInput } from './schemas.ts';
+import { type SignUpInput, toSessionDto, type UpdateMeInput, type UpdateUserInput } from './schemas.ts';
 
 const emailTaken = () =>
   conflict('A user with this email already exists.', [
@@ -38,11 +53,20 @@ export async function signUp(ctx: AppContext, input: SignUpInput): Promise<Curre
   return user;
 }
 
+/** Sessions to end in the same transaction as a change; returns nothing useful, forgetUser drops them. */
+type EndSessions = (trx: Db) => Promise<unknown>;
+
 /**
- * Applies changes and drops the cached user, so its tokens are re-checked against the new row at once. A new
- * address is unverified until its link, mailed in the same transaction, is used.
+ * Applies changes (and ends sessions in the same transaction when asked), then drops the user's cached
+ * sessions, so its tokens are re-checked against the new row at once. A new address is unverified until its
+ * link, mailed in the same transaction, is used.
  */
-async function applyChanges(ctx: AppContext, id: string, changes: UserChanges): Promise<CurrentUser> {
+async function applyChanges(
+  ctx: AppContext,
+  id: string,
+  changes: UserChanges,
+  endSessions?: EndSessions,
+): Promise<CurrentUser> {
   let user: CurrentUser | undefined;
   let mailed = false;
   try {
@@ -50,7 +74,9 @@ async function applyChanges(ctx: AppContext, id: string, changes: UserChanges): 
       const before = changes.email === undefined ? undefined : await findUser(trx, id);
       const newEmail = before !== undefined && before.email !== changes.email;
       const updated = await updateUser(trx, id, newEmail ? { ...changes, email_verified: false } : changes);
-      if (updated && newEmail) {
+      if (!updated) return updated;
+      if (endSessions) await endSessions(trx);
+      if (newEmail) {
         await queueVerificationMail(ctx, trx, updated);
         mailed = true;
       }
@@ -102,7 +128,7 @@ async function checkCurrentPassword(
 
 export async function updateMe(
   ctx: AppContext,
-  user: CurrentUser,
+  user: SignedInUser,
   input: UpdateMeInput,
   address: string,
 ): Promise<CurrentUser> {
@@ -113,14 +139,17 @@ export async function updateMe(
   const changes: UserChanges = {};
   if (input.full_name !== undefined) changes.full_name = input.full_name;
   if (newEmail) changes.email = input.email;
-  if (input.password !== undefined)
-    changes.hashed_password = await hashPassword(input.password, ctx.config.auth.bcryptCost);
-  return applyChanges(ctx, user.id, changes);
+  if (input.password === undefined) return applyChanges(ctx, user.id, changes);
+  changes.hashed_password = await hashPassword(input.password, ctx.config.auth.bcryptCost);
+  // Whoever else holds a session (a stolen token, a forgotten laptop) is out; this session stays.
+  return applyChanges(ctx, user.id, changes, (trx) =>
+    endOtherSessions(trx, user.id, user.sessionId, 'password_change'),
+  );
 }
 
 export async function administerUser(
   ctx: AppContext,
-  actor: CurrentUser,
+  actor: SignedInUser,
   id: string,
   input: UpdateUserInput,
 ): Promise<CurrentUser> {
@@ -132,6 +161,13 @@ export async function administerUser(
   const changes: UserChanges = { ...rest };
   if (password !== undefined)
     changes.hashed_password = await hashPassword(password, ctx.config.auth.bcryptCost);
+  if (input.is_active === false)
+    return applyChanges(ctx, id, changes, (trx) => endAllSessions(trx, id, 'deactivated'));
+  // A new password set by a superuser ends the user's sessions (but the one making the change).
+  if (password !== undefined)
+    return applyChanges(ctx, id, changes, (trx) =>
+      endOtherSessions(trx, id, actor.sessionId, 'password_change'),
+    );
   return applyChanges(ctx, id, changes);
 }
 
@@ -143,7 +179,27 @@ export async function readUser(ctx: AppContext, id: string): Promise<CurrentUser
 
 export async function removeUser(ctx: AppContext, actor: CurrentUser, id: string): Promise<void> {
   if (actor.id === id) throw forbidden('A superuser cannot delete itself; ask another superuser.');
-  const deleted = await deleteUser(ctx.db, id);
-  await forgetUser(ctx, id);
+  // The sessions go with the user (ON DELETE CASCADE): note which, to drop their cached entries after.
+  const { deleted, sessions } = await ctx.db.transaction().execute(async (trx) => {
+    const sessions = await unexpiredSessionIds(trx, id);
+    return { deleted: await deleteUser(trx, id), sessions };
+  });
+  await forgetSessions(ctx, sessions);
   if (!deleted) throw notFound('No user has this id.');
+}
+
+/** A page of the caller's open sessions, newest first, the one of this request marked `current`. */
+export async function listMySessions(ctx: AppContext, user: SignedInUser, query: Pagination) {
+  return paginate(
+    { secret: ctx.config.auth.secretKey, binding: { list: 'sessions', caller: `own:${user.id}` }, query },
+    (window: PageWindow) => listOpenSessions(ctx.db, user.id, window),
+    (row) => toSessionDto({ ...row, current: row.id === user.sessionId }),
+  );
+}
+
+/** Ends one of the caller's sessions; someone else's, or one already ended, is a 404. */
+export async function endMySession(ctx: AppContext, user: SignedInUser, sessionId: string): Promise<void> {
+  const ended = await endSession(ctx.db, sessionId, 'ended_by_user', user.id);
+  if (!ended) throw notFound('You have no open session with this id.');
+  await forgetSessions(ctx, [sessionId]);
 }

@@ -20,6 +20,8 @@ interface TokenKeys {
 
 export interface AccessTokenClaims {
   sub: string;
+  /** The session the token belongs to: when it ends, every function refuses the token. */
+  sid: string;
   jti: string;
   iat: number;
   exp: number;
@@ -80,15 +82,20 @@ function keysFor(config: Config): Promise<TokenKeys> {
   return keys;
 }
 
+/**
+ * An access token of one session. It never outlives its session: `sessionSecondsLeft` caps its lifetime.
+ */
 export async function issueAccessToken(
   config: Config,
   userId: string,
+  sessionId: string,
+  sessionSecondsLeft = Number.POSITIVE_INFINITY,
 ): Promise<{ token: string; expiresIn: number }> {
   const keys = await keysFor(config);
   if (!keys.signKey)
     throw new Error('this function has only a public key (JWT_PUBLIC_KEY); it cannot sign tokens');
-  const expiresIn = config.auth.accessTokenExpireMinutes * 60;
-  const token = await new SignJWT({})
+  const expiresIn = Math.max(1, Math.min(config.auth.accessTokenExpireMinutes * 60, sessionSecondsLeft));
+  const token = await new SignJWT({ sid: sessionId })
     .setProtectedHeader({ alg: keys.alg, typ: 'JWT', ...(keys.kid && { kid: keys.kid }) })
     .setSubject(userId)
     .setIssuer(config.auth.issuer)
@@ -100,7 +107,7 @@ export async function issueAccessToken(
   return { token, expiresIn };
 }
 
-const REQUIRED_CLAIMS = ['sub', 'exp', 'iat', 'jti'] as const;
+const REQUIRED_CLAIMS = ['sub', 'sid', 'exp', 'iat', 'jti'] as const;
 
 /** A compact JWS in unpadded base64url (RFC 7515), the only spelling we issue; jose also decodes padded forms. */
 const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;

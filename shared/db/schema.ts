@@ -104,8 +104,32 @@ export interface RowCountTable {
   n: ColumnType<string, never, never>;
 }
 
+/** One login (see shared/auth/session-store.ts). */
+export interface SessionTable {
+  id: Generated<string>;
+  user_id: string;
+  created_at: CreatedAt;
+  last_used_at: ColumnType<Date, never, Date | string>;
+  expires_at: ColumnType<Date, Date | string, never>;
+  user_agent: string | null;
+  client_address: string | null;
+  ended_at: ColumnType<Date | null, never, Date | string>;
+  /** Why it ended: logout, revoked, replay, password_change, ... (null while open). */
+  end_reason: ColumnType<string | null, never, string>;
+}
+
+/** Every refresh token a session was given, by its SHA-256 hash; only the newest is unspent. */
+export interface RefreshTokenTable {
+  token_hash: Buffer;
+  session_id: string;
+  created_at: CreatedAt;
+  spent_at: ColumnType<Date | null, never, Date | string>;
+}
+
 export interface Database {
   user: UserTable;
+  session: SessionTable;
+  refresh_token: RefreshTokenTable;
   item: ItemTable;
   idempotency_key: IdempotencyKeyTable;
   outbox_event: OutboxEventTable;
@@ -122,3 +146,4 @@ export type NewItemRow = Insertable<ItemTable>;
 export type ItemUpdate = Updateable<ItemTable>;
 export type OutboxEventRow = Selectable<OutboxEventTable>;
 export type OutboxMailRow = Selectable<OutboxMailTable>;
+export type SessionRow = Selectable<SessionTable>;

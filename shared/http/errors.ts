@@ -13,6 +13,8 @@ export interface ProblemOptions {
   errors?: FieldError[];
   headers?: Record<string, string>;
   type?: string;
+  /** Extension members of the problem (RFC 9457 §3.2), e.g. OAuth's `error` code on the token endpoint. */
+  members?: Record<string, string>;
 }
 
 export class HttpError extends Error {
@@ -22,6 +24,7 @@ export class HttpError extends Error {
   readonly errors: FieldError[] | undefined;
   readonly headers: Record<string, string>;
   readonly type: string;
+  readonly members: Record<string, string> | undefined;
 
   constructor(status: number, title: string, options: ProblemOptions = {}) {
     super(options.detail ?? title);
@@ -32,6 +35,7 @@ export class HttpError extends Error {
     this.errors = options.errors;
     this.headers = options.headers ?? {};
     this.type = options.type ?? 'about:blank';
+    this.members = options.members;
   }
 }
 

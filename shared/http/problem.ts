@@ -9,6 +9,8 @@ export interface Problem {
   detail: string;
   instance?: string;
   errors?: FieldError[];
+  /** RFC 6749's error code, on the problems of the token and revocation endpoints. */
+  error?: string;
 }
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';

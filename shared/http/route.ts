@@ -64,6 +64,11 @@ export interface RouteSpec<
   responses: Record<number, ResponseSpec>;
   /** Error statuses this route can answer besides those implied by its auth and inputs. */
   errors?: number[];
+  /**
+   * Extension members for this route's problems that do not carry their own, by status (the token endpoint
+   * adds RFC 6749's `error` code to its 4xx, validation failures included).
+   */
+  problemMembers?(status: number): Record<string, string> | undefined;
   /** Security headers other than the API's (@fastify/helmet's route option), for a route that serves a page. */
   helmet?: FastifyHelmetRouteOptions['helmet'];
   handler(args: HandlerArgs<Out<B>, Out<Q>, Out<P>, U>): Promise<unknown>;

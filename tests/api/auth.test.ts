@@ -36,14 +36,25 @@ const json = (body: unknown) => ({
 
 async function problemOf(response: Response) {
   expect(response.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  return (await response.json()) as { status: number; detail: string; errors?: { path: string }[] };
+  return (await response.json()) as {
+    status: number;
+    detail: string;
+    error?: string;
+    errors?: { path: string }[];
+  };
 }
 
 async function expectToken(response: Response, userId: string) {
   expect(response.status).toBe(200);
   expect(response.headers.get('cache-control')).toBe('no-store');
   const body = (await response.json()) as Record<string, unknown>;
-  expect(body).toEqual({ access_token: expect.any(String), token_type: 'bearer', expires_in: 30 * 60 });
+  expect(body).toEqual({
+    access_token: expect.any(String),
+    token_type: 'bearer',
+    expires_in: 30 * 60,
+    refresh_token: expect.stringMatching(/^[\w-]{43}$/),
+    refresh_expires_in: 14 * 24 * 3600,
+  });
   const claims = await verifyAccessToken(server.ctx.config, body.access_token as string);
   expect(claims.sub).toBe(userId);
   // The token works on a protected route.
@@ -102,6 +113,7 @@ describe('POST /api/auth/token', () => {
     const [a, b] = [await problemOf(wrongPassword), await problemOf(unknownEmail)];
     expect(a).toEqual(b);
     expect(a.detail).toBe('Incorrect email or password.');
+    expect(a.error).toBe('invalid_grant');
   });
 
   it('never accepts a password past 72 bytes, even when its first 72 bytes are right', async () => {
@@ -131,10 +143,6 @@ describe('POST /api/auth/token', () => {
     const cases: [RequestInit, string[]][] = [
       [form({}), ['body.username', 'body.password']],
       [form({ username: alice.user.email }), ['body.password']],
-      [
-        form({ username: alice.user.email, password: 'x', grant_type: 'client_credentials' }),
-        ['body.grant_type'],
-      ],
       [json({ username: 42, password: 'x' }), ['body.username']],
       [json('a string'), ['body']],
       [{ method: 'POST' }, ['body']],
@@ -142,8 +150,20 @@ describe('POST /api/auth/token', () => {
     for (const [init, paths] of cases) {
       const response = await server.api('/api/auth/token', init);
       expect(response.status, JSON.stringify(init.body)).toBe(422);
-      expect((await problemOf(response)).errors?.map((e) => e.path)).toEqual(paths);
+      const body = await problemOf(response);
+      expect(body.errors?.map((e) => e.path)).toEqual(paths);
+      // RFC 6749's code rides along, for OAuth2 client libraries.
+      expect(body.error).toBe('invalid_request');
     }
+  });
+
+  it('400 unsupported_grant_type for a grant it does not know', async () => {
+    const response = await server.api(
+      '/api/auth/token',
+      form({ username: alice.user.email, password: alice.password, grant_type: 'client_credentials' }),
+    );
+    expect(response.status).toBe(400);
+    expect(await problemOf(response)).toMatchObject({ status: 400, error: 'unsupported_grant_type' });
   });
 
   it('422 for a repeated form parameter rather than letting one win', async () => {

@@ -195,7 +195,7 @@ describe('password recovery', () => {
     expect(queued).toEqual([]);
   });
 
-  it('the link resets the password once, ends older links, and verifies the address', async () => {
+  it('the link resets the password once, ends every session and older links, and verifies the address', async () => {
     const { user, password } = await createTestUser(database.db, testConfig(), { email: newAddress() });
     for (let i = 0; i < 2; i++)
       expect(
@@ -205,11 +205,25 @@ describe('password recovery', () => {
     const [older, newer] = smtp.mailsTo(user.email).map((mail) => tokenFrom(mail, '/reset-password'));
     checkParts(smtp.mailsTo(user.email)[1]!, `${FRONTEND}/reset-password?token=${newer}`);
 
+    const before = (await (await logIn(user.email, password)).json()) as {
+      access_token: string;
+      refresh_token: string;
+    };
     const reset = await server.api(
       '/api/auth/reset-password',
       json('POST', { token: newer, new_password: 'a brand new password' }),
     );
     expect(reset.status).toBe(204);
+    // Every session of the user ended with the reset: its access token and its refresh token stop working.
+    const oldAccess = await server.api('/api/users/me', {
+      headers: { authorization: `Bearer ${before.access_token}` },
+    });
+    expect(oldAccess.status).toBe(401);
+    const oldRefresh = await server.api(
+      '/api/auth/token',
+      json('POST', { grant_type: 'refresh_token', refresh_token: before.refresh_token }),
+    );
+    expect(oldRefresh.status).toBe(400);
     expect((await logIn(user.email, password)).status).toBe(400);
     const access = await tokenOf(user.email, 'a brand new password');
     expect((await me(access)).email_verified).toBe(true);

@@ -34,7 +34,18 @@ const login = await client.POST('/api/auth/token', {
 });
 if (!login.data) throw new Error('login failed: ' + JSON.stringify(login.error));
 const tokenType: 'bearer' | string = login.data.token_type;
-const headers = { authorization: 'Bearer ' + login.data.access_token };
+const refreshToken: string | undefined = login.data.refresh_token;
+if (!refreshToken) throw new Error('no refresh token');
+
+const refreshed = await client.POST('/api/auth/token', {
+  body: { grant_type: 'refresh_token', refresh_token: refreshToken },
+  bodySerializer: (body) => new URLSearchParams(body as Record<string, string>).toString(),
+  headers: { 'content-type': 'application/x-www-form-urlencoded' },
+});
+if (!refreshed.data) throw new Error('refresh failed: ' + JSON.stringify(refreshed.error));
+const rotated = refreshed.data.refresh_token !== refreshToken;
+const sessionSeconds: number = refreshed.data.refresh_expires_in;
+const headers = { authorization: 'Bearer ' + refreshed.data.access_token };
 
 const me = await client.GET('/api/users/me', { headers });
 if (!me.data) throw new Error('me failed');
@@ -48,7 +59,21 @@ const missing = await client.GET('/api/users/{user_id}', {
 const problem = missing.error;
 
 const health = await client.GET('/api/health/live');
-console.log(JSON.stringify({ tokenType, email, superuser, status: missing.response.status, problem, health: health.data }));
+
+const logout = await client.POST('/api/auth/logout', { headers });
+const afterLogout = await client.GET('/api/users/me', { headers });
+console.log(JSON.stringify({
+  tokenType,
+  rotated,
+  sessionSeconds,
+  email,
+  superuser,
+  status: missing.response.status,
+  problem,
+  health: health.data,
+  logout: logout.response.status,
+  afterLogout: afterLogout.response.status,
+}));
 `;
 
 const ITEMS_PROGRAM = `import createClient from 'openapi-fetch';
@@ -139,13 +164,15 @@ afterAll(async () => {
 });
 
 describe('a client generated from the document', () => {
-  it('type-checks a program that uses it, and that program works against the app', async () => {
+  it('type-checks a program that uses it (login, refresh, logout), and that program works against the app', async () => {
     expect(checked.output).toBe('');
     expect(checked.ok).toBe(true);
 
     const result = await runProgram('users', [server.url, user.user.email, user.password]);
     expect(result).toEqual({
       tokenType: 'bearer',
+      rotated: true,
+      sessionSeconds: expect.any(Number),
       email: user.user.email,
       superuser: false,
       status: 422,
@@ -154,6 +181,8 @@ describe('a client generated from the document', () => {
         errors: [expect.objectContaining({ path: 'path.user_id' })],
       }),
       health: { status: 'ok' },
+      logout: 204,
+      afterLogout: 401,
     });
   }, 60_000);
 

@@ -26,9 +26,9 @@ function pemPair(type: 'ed25519' | 'rsa' | 'ec') {
   };
 }
 
-/** A token with the right shape, signed by whatever key the test chooses. */
-function claims(sub: string) {
-  return new SignJWT({}).setSubject(sub).setIssuedAt().setJti(randomUUID());
+/** A token with the right shape (of `user`'s session unless told), signed by whatever key the test chooses. */
+function claims(sub: string, sid: string = user.sessionId) {
+  return new SignJWT({ sid }).setSubject(sub).setIssuedAt().setJti(randomUUID());
 }
 
 let server: TestServer;
@@ -148,7 +148,17 @@ describe('HS256 tokens are refused when tampered with', () => {
   });
 
   it('without the claims every token has, or with a subject that is no user', async () => {
-    const noJti = await new SignJWT({})
+    const noSession = await new SignJWT({})
+      .setSubject(user.user.id)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setJti(randomUUID())
+      .setExpirationTime('5m')
+      .sign(secret);
+    await expectRefused(server, noSession);
+    const noJti = await new SignJWT({ sid: user.sessionId })
       .setSubject(user.user.id)
       .setProtectedHeader({ alg: 'HS256' })
       .setIssuer(ISSUER)
@@ -170,7 +180,15 @@ describe('HS256 tokens are refused when tampered with', () => {
       .setAudience(AUDIENCE)
       .setExpirationTime('5m')
       .sign(secret);
-    await expectRefused(server, nobody, 'no longer exists');
+    await expectRefused(server, nobody, 'its session has ended');
+    // Another user's session: a session belongs to one user only.
+    const borrowed = await claims(user.user.id, admin.sessionId)
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setExpirationTime('5m')
+      .sign(secret);
+    await expectRefused(server, borrowed, 'its session has ended');
   });
 });
 

@@ -379,8 +379,20 @@ describe('PATCH /api/users/{user_id} (superuser)', () => {
       is_active: true,
     });
     expect(Date.parse(body.updated_at as string)).toBeGreaterThan(user.user.updated_at.getTime());
-    expect((await login(email, 'set-by-admin-1')).status).toBe(200);
-    // Promoted at once: the same token now reaches a superuser route.
+    // A password set by a superuser ends the user's sessions: the old token is refused at once.
+    await expect401(await call('GET', '/api/users/me', user));
+    const loggedIn = await login(email, 'set-by-admin-1');
+    expect(loggedIn.status).toBe(200);
+    const { access_token } = (await loggedIn.json()) as { access_token: string };
+    // Promoted: the new session reaches a superuser route.
+    const list = await server.api('/api/users/', { headers: { authorization: `Bearer ${access_token}` } });
+    expect(list.status).toBe(200);
+  });
+
+  it('promotion reaches the existing token at once', async () => {
+    const user = await createTestUser(database.db, server.ctx.config);
+    await problemOf(await call('GET', '/api/users/', user), 403);
+    await userOf(await call('PATCH', `/api/users/${user.user.id}`, admin, { is_superuser: true }));
     expect((await call('GET', '/api/users/', user)).status).toBe(200);
   });
 
@@ -392,8 +404,10 @@ describe('PATCH /api/users/{user_id} (superuser)', () => {
     await expect401(refused);
     expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
     expect((await login(user.user.email, user.password)).status).toBe(400);
+    // Deactivation ended every session: reactivating the user does not bring the old token back.
     await userOf(await call('PATCH', `/api/users/${user.user.id}`, admin, { is_active: true }));
-    expect((await call('GET', '/api/users/me', user)).status).toBe(200);
+    await expect401(await call('GET', '/api/users/me', user));
+    expect((await login(user.user.email, user.password)).status).toBe(200);
   });
 
   it('demotion takes superuser rights away at once', async () => {

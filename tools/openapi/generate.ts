@@ -43,6 +43,14 @@ const ProblemSchema = v.object({
       v.description('One entry per invalid field (422).'),
     ),
   ),
+  error: v.optional(
+    v.pipe(
+      v.string(),
+      v.description(
+        'On the token and revocation endpoints: the OAuth 2.0 error code (RFC 6749 §5.2), e.g. invalid_request, invalid_grant, unsupported_grant_type.',
+      ),
+    ),
+  ),
 });
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
@@ -258,7 +266,7 @@ export async function generateOpenApiDocument(
               [SECURITY_SCHEME]: {
                 type: 'oauth2',
                 description: 'Log in with your email as the username and your password.',
-                flows: { password: { tokenUrl: TOKEN_URL, scopes: {} } },
+                flows: { password: { tokenUrl: TOKEN_URL, refreshUrl: TOKEN_URL, scopes: {} } },
               },
             },
             schemas: { Problem: jsonSchema(ProblemSchema, 'output', strict) },

@@ -6,6 +6,11 @@ import { busy, HttpError, serviceUnavailable } from '../errors.ts';
 import { problem, requestPath, sendProblem } from '../problem.ts';
 import { TOO_LARGE_DETAIL } from './body-limit.ts';
 
+/** Extension members the route adds to its problems that carry none of their own (see RouteSpec). */
+function routeMembers(request: FastifyRequest, status: number) {
+  return request.routeOptions.config.spec?.problemMembers?.(status);
+}
+
 function sendHttpError(error: HttpError, request: FastifyRequest, reply: FastifyReply) {
   return sendProblem(
     reply,
@@ -13,6 +18,7 @@ function sendHttpError(error: HttpError, request: FastifyRequest, reply: Fastify
       type: error.type,
       instance: requestPath(request),
       ...(error.errors && { errors: error.errors }),
+      ...(error.members ?? routeMembers(request, error.status)),
     }),
     error.headers,
   );
@@ -42,7 +48,7 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
         : status === 415
           ? `Unsupported content type "${request.headers['content-type'] ?? ''}"; send application/json.`
           : error.message;
-    return sendProblem(reply, problem(status, detail, { instance }));
+    return sendProblem(reply, problem(status, detail, { instance, ...routeMembers(request, status) }));
   }
   request.log.error({ err: error }, 'unhandled error');
   const detail = `An unexpected error occurred. Quote request id ${request.id} when reporting it.`;
