@@ -1,6 +1,7 @@
 // `npm start`: the whole API in one process on http://localhost:8080/api, with an embedded PostgreSQL when
 // DATABASE_URL is not set. See the README for why one process rather than one per function.
 import { resolve } from 'node:path';
+import { allFunctions } from '../functions/registry.ts';
 import { ConfigError, loadConfig, loadDotEnv } from '../shared/config.ts';
 import { createDatabase } from '../shared/db/index.ts';
 import { setupDatabase } from '../shared/db/migrate.ts';
@@ -8,7 +9,6 @@ import { startServer, stopOnSignals } from '../shared/http/server.ts';
 import { mailer } from '../shared/mail/index.ts';
 import { createLogger } from '../shared/telemetry/logger.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded-postgres.ts';
-import { allFunctions } from './functions.ts';
 
 async function main(): Promise<void> {
   loadDotEnv();

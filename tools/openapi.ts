@@ -2,7 +2,7 @@
 // or to the path given. The docs bundle embeds this file; client generators can read it.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { allFunctions } from '../local/functions.ts';
+import { allFunctions } from '../functions/registry.ts';
 import { generateOpenApiDocument } from './openapi/generate.ts';
 
 const out = resolve(process.argv[2] ?? 'dist/openapi.json');

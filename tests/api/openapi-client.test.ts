@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
 

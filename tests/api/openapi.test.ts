@@ -1,7 +1,7 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import type { AnyRoute } from '../../shared/http/route.ts';
 import { generateOpenApiDocument, type OpenApiDocument } from '../../tools/openapi/generate.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import type { Db } from '../../shared/db/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { createTestUser, testDatabase } from '../support/users.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import { SCHEMAS_DIR } from '../support/schemas.ts';
 import { CONTRACT_FUNCTIONS, CONTRACT_PREFIXES, functionFolders } from './support/functions.ts';
 import {
@@ -122,7 +122,7 @@ describe.each(Object.entries(overlays))('the %s route table', (_, manifests) => 
   describe.each([
     ['the contract table', () => byFunction(CONTRACT_PREFIXES)],
     [
-      'local/functions.ts',
+      'functions/registry.ts',
       () => byFunction(Object.fromEntries(allFunctions.map((f) => [f.name, f.prefixes]))),
     ],
   ])('routes each prefix of %s to its function, and nothing longer', (_, entries) => {
@@ -148,7 +148,7 @@ describe('the function definitions', () => {
     for (const fn of allFunctions) expect(fn.prefixes, fn.name).toEqual(CONTRACT_PREFIXES[fn.name]);
   });
 
-  it('are all listed in local/functions.ts', () => {
+  it('are all listed in functions/registry.ts', () => {
     expect(allFunctions.map((f) => f.name).sort()).toEqual(functionFolders());
   });
 });

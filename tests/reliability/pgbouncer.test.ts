@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { createDatabase } from '../../shared/db/index.ts';
 import { migrateToLatest } from '../../shared/db/migrate.ts';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import type { AnyRoute } from '../../shared/http/route.ts';
 import { startTestServer, type TestServer, testConfig } from '../support/app.ts';
@@ -108,7 +108,7 @@ beforeAll(async () => {
     expect(new Set(operations.map(key))).toEqual(new Set(fromRoutes.map(key)));
   } else {
     operations = fromRoutes;
-    source = 'route specs (local/functions.ts)';
+    source = 'route specs (functions/registry.ts)';
   }
 }, 60_000);
 

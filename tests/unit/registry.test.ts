@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { functionNames } from '../../esbuild.config.mjs';
-import { allFunctions } from '../../local/functions.ts';
+import { allFunctions } from '../../functions/registry.ts';
 
-describe('local/functions.ts', () => {
+describe('functions/registry.ts', () => {
   it('serves every function folder, so npm start has the whole API', () => {
     expect(allFunctions.map((f) => f.name).sort()).toEqual([...functionNames].sort());
   });
