@@ -6,10 +6,13 @@ import { type Kysely, sql } from 'kysely';
  * range; a trigram index for the items' title search. Built on tables that may already hold data.
  */
 
-/** Slots the whole-table totals are spread over, so concurrent writers rarely wait on one counter row. */
-const TOTAL_SLOTS = 16;
+/** Rows each counter is spread over, so concurrent writers rarely wait on one counter row. */
+const SLOTS = 16;
 
 export async function up(db: Kysely<unknown>): Promise<void> {
+  // The backfill and the index builds read the whole tables: on millions of rows they outlast the pool's
+  // statement_timeout, which is meant for requests (this transaction only).
+  await sql`set local statement_timeout = 0`.execute(db);
   // A count is the sum of its rows (see add_to_count).
   await sql`
     create table row_count (
@@ -27,24 +30,20 @@ export async function up(db: Kysely<unknown>): Promise<void> {
         else array['item', 'item:' || owner, 'item.inactive', 'item.inactive:' || owner] end
     $$`.execute(db);
 
-  // Adds to a counter: whole-table totals in the writer's slot (pg_backend_pid modulo the slots, so one
-  // transaction always touches the same row of a counter), per-owner counts (named `…:owner`) in one row
-  // that only that owner's writes touch and that goes away at zero.
+  // Adds to a counter in the writer's slot (pg_backend_pid modulo the slots): one transaction always touches the
+  // same row of a counter, and concurrent writers (even one owner's) mostly touch different rows instead of
+  // queueing on one. A row that comes back to zero goes (it is locked by this transaction, so that is safe).
   await sql`
     create function add_to_count(name text, delta bigint) returns void language plpgsql as $$
+    declare
+      mine smallint := pg_backend_pid() % ${sql.lit(SLOTS)};
     begin
       if delta = 0 then
         return;
       end if;
-      if name like '%:%' then
-        insert into row_count as r (counter, slot, n) values (name, 0, delta)
-          on conflict (counter, slot) do update set n = r.n + excluded.n;
-        delete from row_count where counter = name and slot = 0 and n = 0;
-      else
-        insert into row_count as r (counter, slot, n)
-          values (name, pg_backend_pid() % ${sql.lit(TOTAL_SLOTS)}, delta)
-          on conflict (counter, slot) do update set n = r.n + excluded.n;
-      end if;
+      insert into row_count as r (counter, slot, n) values (name, mine, delta)
+        on conflict (counter, slot) do update set n = r.n + excluded.n;
+      delete from row_count where counter = name and slot = mine and n = 0;
     end
     $$`.execute(db);
 

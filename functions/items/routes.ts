@@ -4,7 +4,7 @@ import { requireUser } from '../../shared/auth/current-user.ts';
 import { eventPublisher } from '../../shared/events/index.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { unprocessable } from '../../shared/http/errors.ts';
-import { listQuery, pageSchema } from '../../shared/http/pagination.ts';
+import { listQuery, pageSchema, queryBoolean } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { text, Uuid, uuidParams } from '../../shared/http/schemas.ts';
 import * as items from './service.ts';
@@ -61,11 +61,7 @@ const ItemListQuery = listQuery({
     ),
   ),
   is_active: v.optional(
-    v.pipe(
-      v.picklist(['true', 'false'], 'must be true or false'),
-      v.description('Only active (`true`) or inactive (`false`) items.'),
-      v.transform((value) => value === 'true'),
-    ),
+    v.pipe(queryBoolean(), v.description('Only active (`true`) or inactive (`false`) items.')),
   ),
 });
 

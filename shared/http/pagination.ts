@@ -25,6 +25,17 @@ export interface QueryIntegerBounds {
   maximum: number;
 }
 
+/** Marks a query parameter that travels as `true`/`false` but means a boolean (documented as one, like integers). */
+export const QUERY_BOOLEAN = 'queryBoolean';
+
+/** `true` or `false` in a query string, as a boolean; anything else is a 422 naming the parameter. */
+export const queryBoolean = () =>
+  v.pipe(
+    v.picklist(['true', 'false'], 'must be true or false'),
+    v.transform((value) => value === 'true'),
+    v.metadata({ [QUERY_BOOLEAN]: true }),
+  );
+
 /** A whole number from a query string ("20"), within bounds; anything else is a 422 naming the parameter. */
 const wholeNumber = (min: number, max: number) =>
   v.pipe(

@@ -1,8 +1,19 @@
 // `npm run bench`: cold starts, bundle sizes, memory, throughput and login latency, each figure against a baseline
-// measured in the same run, interleaved with it so that the drift of a busy machine cancels out. Writes
-// tests/bench/RESULTS.md. Bounded to a few minutes on 2 cores; BENCH_QUICK=1 runs a shorter, noisier pass.
+// measured in the same run, interleaved with it so that the drift of a busy machine cancels out; then lists at
+// scale (scale.ts). Writes tests/bench/RESULTS.md. Bounded to a few minutes on 2 cores, plus the scale section's
+// bulk load; BENCH_QUICK=1 runs a shorter, noisier pass; BENCH_ONLY=scale runs the scale section alone (and
+// replaces only its part of RESULTS.md); BENCH_SCALE_ITEMS sets its large size (3 million).
 import { randomBytes, randomUUID } from 'node:crypto';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +37,8 @@ import {
   startServer,
 } from './measure.ts';
 import { type Results, renderResults } from './report.ts';
+import { runScale } from './scale.ts';
+import { renderScale, withScaleSection } from './scale-report.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
@@ -129,7 +142,35 @@ function sizes(name: string) {
   };
 }
 
+const resultsFile = join(root, 'tests', 'bench', 'RESULTS.md');
+
+/** Lists at scale, in databases of their own on the bench's server; their section of RESULTS.md replaced. */
+async function scaleSection(serverUrl: string, env: Record<string, string>) {
+  const scale = await runScale({ serverUrl, root, env, quick });
+  const section = renderScale(scale, new Date().toISOString());
+  const before = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : '# Benchmark results\n';
+  writeFileSync(resultsFile, withScaleSection(before, section));
+  log(`\n${section}`);
+}
+
+async function scaleOnly() {
+  const database = await benchDatabase();
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'fs-bench-data-'));
+  try {
+    await scaleSection(database.url, {
+      SECRET_KEY: randomBytes(32).toString('hex'),
+      LOG_LEVEL: 'warn',
+      DATA_DIR: dataDir,
+      RATE_LIMIT_PER_MINUTE: '1000000',
+    });
+  } finally {
+    await database.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
+  if (process.env.BENCH_ONLY === 'scale') return scaleOnly();
   const began = performance.now();
   const loadAverage = os.loadavg();
   const secretKey = randomBytes(32).toString('hex');
@@ -352,10 +393,11 @@ async function main() {
       },
       durationSeconds: (performance.now() - began) / 1000,
     };
-    const file = join(root, 'tests', 'bench', 'RESULTS.md');
-    writeFileSync(file, renderResults(results));
+    writeFileSync(resultsFile, renderResults(results));
     log(`\n${renderResults(results, { summaryOnly: true })}`);
-    log(`written to ${file} in ${results.durationSeconds.toFixed(0)} s`);
+    for (const server of servers.splice(0)) await server.stop();
+    await scaleSection(database.url, functionEnv);
+    log(`written to ${resultsFile} in ${((performance.now() - began) / 1000).toFixed(0)} s`);
   } finally {
     for (const server of servers) await server.stop();
     await database.close();

@@ -6,7 +6,7 @@ import packageJson from '../../package.json' with { type: 'json' };
 import { loadConfig } from '../../shared/config.ts';
 import { buildApp, type FunctionDefinition } from '../../shared/http/app.ts';
 import { createContext } from '../../shared/http/context.ts';
-import { QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
+import { QUERY_BOOLEAN, QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
 import { PROBLEM_CONTENT_TYPE, titleFor } from '../../shared/http/problem.ts';
 import type { AnyRoute, ResponseSpec, Schema } from '../../shared/http/route.ts';
 import { DOCUMENTED_CHECKS } from '../../shared/http/schemas.ts';
@@ -112,22 +112,39 @@ const overrideAction: ConversionConfig['overrideAction'] = ({ valibotAction, jso
   return undefined;
 };
 
-/** The bounds a schema (or the schema an `optional` wraps) is marked with as a query integer, if any. */
-function queryIntegerBounds(schema: unknown): QueryIntegerBounds | undefined {
+/** The value a schema (or the schema an `optional` or a pipe wraps) is marked with under `key`, if any. */
+function queryMark(schema: unknown, key: string): unknown {
   const node = schema as { type?: string; wrapped?: unknown; pipe?: unknown[] };
-  if (node.type === 'optional') return queryIntegerBounds(node.wrapped);
+  if (node.type === 'optional') return queryMark(node.wrapped, key);
   for (const item of node.pipe ?? []) {
     const metadata = (item as { type?: string; metadata?: Record<string, unknown> }).metadata;
-    if (metadata?.[QUERY_INTEGER]) return metadata[QUERY_INTEGER] as QueryIntegerBounds;
+    if (metadata?.[key]) return metadata[key];
+    // A marked schema piped on (to add a description) is the first item of the outer pipe.
+    if ((item as { kind?: string }).kind === 'schema' && item !== node) {
+      const inner = queryMark(item, key);
+      if (inner) return inner;
+    }
   }
   return undefined;
 }
+
+const queryIntegerBounds = (schema: unknown) =>
+  queryMark(schema, QUERY_INTEGER) as QueryIntegerBounds | undefined;
 
 /**
  * A query parameter marked as an integer (shared/http/pagination.ts) is sent as digits, and validated as a
  * string, but a client means a number: it is documented as an integer with its bounds and a numeric default.
  */
 const overrideSchema: ConversionConfig['overrideSchema'] = ({ valibotSchema, jsonSchema }) => {
+  if (queryMark(valibotSchema, QUERY_BOOLEAN)) {
+    const node = valibotSchema as { type?: string; wrapped?: unknown };
+    const piped = (node.type === 'optional' ? node.wrapped : node) as {
+      pipe?: { type?: string; description?: string }[];
+    };
+    const pipe = piped.pipe ?? [];
+    const description = pipe.find((item) => item.type === 'description')?.description;
+    return { type: 'boolean', ...(description && { description }) };
+  }
   const bounds = queryIntegerBounds(valibotSchema);
   if (!bounds) return undefined;
   const fallback = (jsonSchema as { default?: unknown }).default;

@@ -15,18 +15,24 @@ app.get('/items/:id', async (request, reply) => {
   return rows[0];
 });
 
-// The statement the items function runs for a user's page (Kysely's compiled text of repository.ts listItems):
-// the page and the count in one round trip.
+// The statement the items function runs for a user's first page (Kysely's compiled text of repository.ts
+// listItems): the page and the count (from the counters the triggers keep) in one round trip.
 const LIST =
-  'select "total"."count", "page".* from (select count(*) as "count" from "item" where "owner_id" = $1) as "total" ' +
-  'left join lateral (select * from "item" where "owner_id" = $2 order by "created_at" desc, "id" limit $3 offset $4) ' +
-  'as "page" on true order by "page"."created_at" desc, "page"."id"';
+  'select "total"."count", "page".* from (select coalesce(sum(case when counter = $1 then n else -n end), 0) as "count" ' +
+  'from "row_count" where "counter" in ($2, $3)) as "total" left join lateral (select "item".*, ' +
+  '(extract(epoch from "item"."created_at") * 1000000)::bigint::text as "position_at" from "item" ' +
+  'where "item"."owner_id" = $4 order by "item"."created_at" desc, "item"."id" desc offset $5 limit $6) as "page" on true ' +
+  'order by "page"."created_at" desc, "page"."id" desc';
 
 app.get('/items/', async (request) => {
   const owner = request.query.owner;
   const limit = Number(request.query.limit ?? 100);
-  const { rows } = await pool.query(LIST, [owner, owner, limit, 0]);
-  const data = rows.filter((row) => row.id !== null).map(({ count: _, ...item }) => item);
+  const counter = `item:${owner}`;
+  const { rows } = await pool.query(LIST, [counter, counter, '', owner, 0, limit + 1]);
+  const data = rows
+    .filter((row) => row.id !== null)
+    .slice(0, limit)
+    .map(({ count: _, position_at: __, ...item }) => item);
   return { data, count: Number(rows[0].count) };
 });
 
