@@ -4,6 +4,8 @@
 //   node esbuild.config.mjs                 build everything
 //   node esbuild.config.mjs --only=items    one function (or "tools", "local", "openapi")
 //   node esbuild.config.mjs --readable      unminified, to read or profile the output
+//   node esbuild.config.mjs --only=items --without=semver,inject --launcher=compile-cache --outdir=dist/x
+//                                           one function built another way, for the bench to compare
 //
 // A function's folder holds index.mjs (the launcher: `node index.mjs` serves, `import` gives the Lambda
 // handler), function.cjs (the function itself), function.v8cache (V8's compiled code for it, made here by
@@ -23,7 +25,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
@@ -31,6 +33,7 @@ import * as esbuild from 'esbuild';
 import {
   hostRegistryEntry,
   importFromHost,
+  LAZY_MODULES,
   lazyModules,
   splitDynamicImports,
 } from './tools/bundle/plugins.mjs';
@@ -38,12 +41,20 @@ import {
 const root = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const readable = process.argv.includes('--readable');
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length);
+const option = (name) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const only = option('only');
+/** Named build-time interventions to leave out (see LAZY_MODULES in tools/bundle/plugins.mjs). */
+const without = new Set(option('without')?.split(',') ?? []);
+/** 'vm-script' (the shipped launcher) or 'compile-cache' (Node's module.enableCompileCache). */
+const launcher = option('launcher') ?? 'vm-script';
 
 export const functionNames = readdirSync(join(root, 'functions'), { withFileTypes: true })
   .filter((d) => d.isDirectory() && existsSync(join(root, 'functions', d.name, 'index.ts')))
   .map((d) => d.name)
   .sort();
+
+/** The build-time interventions `--without=` can leave out, one name each (the bench measures each). */
+export const interventions = [...new Set(LAZY_MODULES.map((rule) => rule.name))];
 
 // ESM output still meets CommonJS dependencies (pg, pino) that call require() on Node built-ins.
 const banner = {
@@ -218,7 +229,9 @@ function report(name, outdir, file, extras = [], suffix = '') {
 /** Runs tools/bundle/train-code-cache.mjs on a built function; fails the build if the function cannot serve. */
 function trainCodeCache(name, outdir) {
   return new Promise((resolveTraining, reject) => {
-    const child = spawn(process.execPath, [join(root, 'tools', 'bundle', 'train-code-cache.mjs'), outdir], {
+    const trainer = join(root, 'tools', 'bundle', 'train-code-cache.mjs');
+    const flags = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
+    const child = spawn(process.execPath, [...flags, trainer, outdir], {
       cwd: outdir,
       env: { PATH: process.env.PATH },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -260,11 +273,15 @@ function assertAscii(file) {
  * which registers the modules they take from the function.
  */
 async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
-  const outdir = join(root, 'dist', 'functions', name);
+  const outdir =
+    only === name && option('outdir')
+      ? resolve(root, option('outdir'))
+      : join(root, 'dist', 'functions', name);
+  const vmScript = launcher === 'vm-script';
   const entry = join(root, 'functions', name, 'index.ts');
   rmSync(outdir, { recursive: true, force: true });
   const extraPlugins = plugins;
-  const cjs = (plugins, lazy = lazyModules()) => ({
+  const cjs = (plugins, lazy = lazyModules(new Map(), './chunks/', without)) => ({
     ...common,
     format: 'cjs',
     outExtension: { '.js': '.cjs' },
@@ -274,17 +291,19 @@ async function bundleFunction(name, { plugins = [], beforeTraining } = {}) {
     // run time would make V8 copy the whole source into one new string before compiling. Code shared with
     // ES-module builds may read import.meta.url; in CommonJS it is this file's URL.
     banner: {
-      js: `(function (exports, require, module, __filename, __dirname) {
-var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
+      js: `${vmScript ? '(function (exports, require, module, __filename, __dirname) {\n' : ''}var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
     },
-    footer: { js: '})' },
+    footer: { js: vmScript ? '})' : '' },
     define: { 'import.meta.url': '__importMetaUrl' },
     plugins: [lazy, ...plugins, ...extraPlugins],
   });
 
   const chunks = new Map();
   await esbuild.build({
-    ...cjs([bcryptNativeAddon(outdir), splitDynamicImports(root, chunks)], lazyModules(chunks)),
+    ...cjs(
+      [bcryptNativeAddon(outdir), splitDynamicImports(root, chunks)],
+      lazyModules(chunks, './chunks/', without),
+    ),
     entryPoints: [entry],
     write: false,
   });
@@ -298,7 +317,7 @@ var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
       const result = await esbuild.build({
         ...cjs(
           [importFromHost(root, path, hostModules), splitDynamicImports(root, chunks, './')],
-          lazyModules(chunks, './'),
+          lazyModules(chunks, './', without),
         ),
         entryPoints: { [chunk]: path },
         outdir: join(outdir, 'chunks'),
@@ -321,7 +340,8 @@ var __importMetaUrl=require('node:url').pathToFileURL(__filename).href;`,
   assertAscii(join(outdir, 'function.cjs'));
   writeFileSync(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
   writeFileSync(join(outdir, 'chunks.meta.json'), JSON.stringify(chunkMeta));
-  copyFileSync(join(root, 'tools', 'bundle', 'launcher.mjs'), join(outdir, 'index.mjs'));
+  const launcherFile = vmScript ? 'launcher.mjs' : 'compile-cache-launcher.mjs';
+  copyFileSync(join(root, 'tools', 'bundle', launcherFile), join(outdir, 'index.mjs'));
   beforeTraining?.(outdir);
   await trainCodeCache(name, outdir);
   const lazy = chunkBytes.length

@@ -1,11 +1,12 @@
 import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
-import { calculateJwkThumbprint, errors, exportJWK, type JWK, jwtVerify, SignJWT } from 'jose';
+import type { JWK } from 'jose';
 import type { Config } from '../config.ts';
 
 /**
  * Access tokens. HS256 with SECRET_KEY by default; with JWT_PRIVATE_KEY (Ed25519 or RSA) tokens are signed
  * with it and its public half is published as a JWKS, so other functions (JWT_PUBLIC_KEY) and Istio verify
- * without any secret. Verification pins the algorithm, the issuer and the audience.
+ * without any secret. Verification pins the algorithm, the issuer and the audience. jose is imported when a
+ * token is first signed or verified, so a cold start that answers without one never loads it.
  */
 
 type Algorithm = 'HS256' | 'EdDSA' | 'RS256';
@@ -50,6 +51,7 @@ async function makeKeys(config: Config): Promise<TokenKeys> {
   if (hasKeyPair(config)) {
     const privateKey = jwtPrivateKey ? createPrivateKey(jwtPrivateKey) : undefined;
     const publicKey = privateKey ? createPublicKey(privateKey) : createPublicKey(jwtPublicKey as string);
+    const { calculateJwkThumbprint, exportJWK } = await import('jose');
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
     const alg = algorithmOf(publicKey);
@@ -95,6 +97,7 @@ export async function issueAccessToken(
   if (!keys.signKey)
     throw new Error('this function has only a public key (JWT_PUBLIC_KEY); it cannot sign tokens');
   const expiresIn = Math.max(1, Math.min(config.auth.accessTokenExpireMinutes * 60, sessionSecondsLeft));
+  const { SignJWT } = await import('jose');
   const token = await new SignJWT({ sid: sessionId })
     .setProtectedHeader({ alg: keys.alg, typ: 'JWT', ...(keys.kid && { kid: keys.kid }) })
     .setSubject(userId)
@@ -115,6 +118,7 @@ const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 export async function verifyAccessToken(config: Config, token: string): Promise<AccessTokenClaims> {
   if (!COMPACT_JWS.test(token)) throw new TokenError('invalid');
   const keys = await keysFor(config);
+  const { errors, jwtVerify } = await import('jose');
   try {
     const { payload } = await jwtVerify(token, keys.verifyKey, {
       algorithms: [keys.alg],

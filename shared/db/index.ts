@@ -6,7 +6,7 @@ import {
   PostgresDialect,
   type PostgresPool,
 } from 'kysely';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Config } from '../config.ts';
 import type { Database } from './schema.ts';
 
@@ -15,13 +15,14 @@ export type Db = Kysely<Database>;
 
 export interface DatabaseHandle {
   db: Db;
-  pool: pg.Pool;
+  /** The pool once the first query has made it (metrics read it without making one). */
+  readonly pool: pg.Pool | undefined;
   close(): Promise<void>;
 }
 
 /**
- * One pool per process. Creating it opens nothing: the first query connects, so a function that scales from
- * zero pays for the database only when a request needs it.
+ * One pool per process, made by the first query: pg is imported then, so a function that scales from zero
+ * neither loads the driver nor connects until a request needs the database.
  */
 export function createDatabase(
   config: Config,
@@ -30,33 +31,38 @@ export function createDatabase(
   onQuery?: (event: LogEvent) => void,
 ): DatabaseHandle {
   if (!config.database.url) throw new Error('DATABASE_URL is not set');
-  const pool = new pg.Pool({
-    connectionString: config.database.url,
-    max: config.database.poolMax,
-    connectionTimeoutMillis: config.database.connectTimeoutMs,
-    idleTimeoutMillis: 30_000,
-    statement_timeout: config.database.statementTimeoutMs,
-    // Knative may freeze an idle pod; keepalive notices dead connections after it thaws.
-    keepAlive: true,
-  });
-  // An idle client losing its server (failover, restart) emits here; without a listener the process would die.
-  pool.on('error', (error) => onPoolError?.(error));
-  // The pool listens only to idle clients. A checked-out client whose server goes away between two queries
-  // emits 'error' on itself, which would crash the process: listen there too (its next query fails, and
-  // that failure becomes the client's 503).
-  pool.on('connect', (client) => {
-    client.on('error', (error) => onPoolError?.(error));
-  });
+  let pool: pg.Pool | undefined;
+  const makePool = async (): Promise<PostgresPool> => {
+    const { default: pg } = await import('pg');
+    pool = new pg.Pool({
+      connectionString: config.database.url,
+      max: config.database.poolMax,
+      connectionTimeoutMillis: config.database.connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: config.database.statementTimeoutMs,
+      // Knative may freeze an idle pod; keepalive notices dead connections after it thaws.
+      keepAlive: true,
+    });
+    // An idle client losing its server (failover, restart) emits here; without a listener the process would die.
+    pool.on('error', (error) => onPoolError?.(error));
+    // The pool listens only to idle clients. A checked-out client whose server goes away between two queries
+    // emits 'error' on itself, which would crash the process: listen there too (its next query fails, and
+    // that failure becomes the client's 503).
+    pool.on('connect', (client) => {
+      client.on('error', (error) => onPoolError?.(error));
+    });
+    return boundedQueue(pool, config.database.poolMax, config.database.poolQueueMax);
+  };
   const db = new Kysely<Database>({
-    dialect: new PostgresDialect({
-      pool: boundedQueue(pool, config.database.poolMax, config.database.poolQueueMax),
-    }),
+    dialect: new PostgresDialect({ pool: makePool }),
     ...(onQuery && { log: onQuery }),
   });
   let closed = false;
   return {
     db,
-    pool,
+    get pool() {
+      return pool;
+    },
     async close() {
       if (closed) return;
       closed = true;

@@ -33,7 +33,7 @@ describe('graceful shutdown', () => {
     });
     // Touch the database so there is a pool to close.
     await server.ctx.db.selectFrom('user').select('id').limit(1).execute();
-    const pool = server.ctx.database!.pool;
+    const pool = server.ctx.database!.pool!;
 
     const inFlight = server
       .api('/api/slow?ms=400')

@@ -2,7 +2,9 @@
 // measured in the same run, interleaved with it so that the drift of a busy machine cancels out; then lists at
 // scale (scale.ts). Writes tests/bench/RESULTS.md. Bounded to a few minutes on 2 cores, plus the scale section's
 // bulk load; BENCH_QUICK=1 runs a shorter, noisier pass; BENCH_ONLY=scale runs the scale section alone (and
-// replaces only its part of RESULTS.md); BENCH_SCALE_ITEMS sets its large size (3 million).
+// replaces only its part of RESULTS.md); BENCH_SCALE_ITEMS sets its large size (3 million). BENCH_COLD_ROUNDS
+// sets the cold-start rounds; BENCH_VARIANTS the functions also built without each build-time intervention.
+import { execFile } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   cpSync,
@@ -17,8 +19,10 @@ import {
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import * as esbuild from 'esbuild';
 import pg from 'pg';
+import { interventions } from '../../esbuild.config.mjs';
 import { freePort, startEmbeddedPostgres } from '../../local/embedded-postgres.ts';
 import { hashPassword } from '../../shared/auth/passwords.ts';
 import { loadConfig } from '../../shared/config.ts';
@@ -42,7 +46,9 @@ import { renderScale, withScaleSection } from './scale-report.ts';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const quick = process.env.BENCH_QUICK === '1';
-const COLD_ROUNDS = quick ? 3 : 21;
+const COLD_ROUNDS = Number(process.env.BENCH_COLD_ROUNDS ?? (quick ? 3 : 21));
+/** The functions built once more without each build-time intervention, and with the other launcher. */
+const VARIANT_FUNCTIONS = (process.env.BENCH_VARIANTS ?? 'health,items').split(',').filter(Boolean);
 const LOAD_ROUNDS = quick ? 1 : 5;
 const LOAD_SECONDS = quick ? 1.5 : 3;
 const CONNECTIONS = 8;
@@ -114,6 +120,17 @@ async function buildPlainEsmVariant(name: string): Promise<string> {
     },
     logLevel: 'error',
   });
+  return join(outdir, 'index.mjs');
+}
+
+/** The function built by `node esbuild.config.mjs` with extra flags, into dist/bench/<name>-<label>/. */
+async function buildVariant(name: string, label: string, flags: string[]): Promise<string> {
+  const outdir = join(root, 'dist', 'bench', `${name}-${label}`);
+  await promisify(execFile)(
+    process.execPath,
+    [join(root, 'esbuild.config.mjs'), `--only=${name}`, `--outdir=${outdir}`, ...flags],
+    { cwd: root },
+  );
   return join(outdir, 'index.mjs');
 }
 
@@ -251,6 +268,22 @@ async function main() {
         env: functionEnv,
       },
     ];
+    for (const name of VARIANT_FUNCTIONS) {
+      const path = CHEAPEST_ROUTE[name]!;
+      const variants: [label: string, flags: string[]][] = [
+        ['launcher-compile-cache', ['--launcher=compile-cache']],
+        ...interventions.map((i): [string, string[]] => [`without-${i}`, [`--without=${i}`]]),
+      ];
+      for (const [label, flags] of variants) {
+        subjects.push({
+          key: `${name}:${label}`,
+          entry: await buildVariant(name, label, flags),
+          path,
+          env: functionEnv,
+        });
+        log(`built ${name}:${label}`);
+      }
+    }
     const cold = new Map<string, ColdStart[]>(subjects.map((s) => [s.key, []]));
     for (const subject of subjects) await coldStart(subject.entry, subject.path, subject.env); // disk cache warm
     for (let round = 1; round <= COLD_ROUNDS; round++) {
@@ -363,12 +396,19 @@ async function main() {
             // drift between rounds cancels, and their median.
             ratio: median(samples.map((s, round) => s.ms / cold.get('bare')![round]!.ms)),
             rssMiB: median(samples.map((s) => s.rssMiB ?? Number.NaN)),
+            bytesRead: median(samples.map((s) => s.bytesRead ?? Number.NaN)),
+            // Against the shipped build of the same function in the same round (variants only).
+            vsShipped: key.includes(':')
+              ? median(samples.map((s, round) => s.ms / cold.get(key.split(':')[0]!)![round]!.ms))
+              : undefined,
             status: samples[0]!.status,
           },
         ]),
       ),
       coldPaths: Object.fromEntries(subjects.map((s) => [s.key.replace(/\+otel$/, ''), s.path])),
       functions: names,
+      variantFunctions: VARIANT_FUNCTIONS,
+      interventions,
       sizes: Object.fromEntries(names.map((name) => [name, sizes(name)])),
       load: {
         connections: CONNECTIONS,

@@ -62,11 +62,24 @@ export function rssMiB(pid: number): number | undefined {
   }
 }
 
+/** Bytes the process has read through read(2) and friends (/proc/<pid>/io rchar: files, pipes, sockets). */
+export function bytesRead(pid: number): number | undefined {
+  try {
+    const io = readFileSync(`/proc/${pid}/io`, 'utf8');
+    const bytes = /rchar:\s+(\d+)/.exec(io)?.[1];
+    return bytes ? Number(bytes) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ColdStart {
   /** Spawn to the end of the first response, ms. */
   ms: number;
   status: number;
   rssMiB: number | undefined;
+  /** What the process read to get there: its scripts and their code caches, and Node's own start-up reads. */
+  bytesRead: number | undefined;
 }
 
 /**
@@ -95,7 +108,7 @@ export async function coldStart(
       try {
         const reply = await request(port, path);
         const ms = performance.now() - started;
-        return { ms, status: reply.status, rssMiB: rssMiB(child.pid!) };
+        return { ms, status: reply.status, rssMiB: rssMiB(child.pid!), bytesRead: bytesRead(child.pid!) };
       } catch {
         if (performance.now() - started > 20_000)
           throw new Error(`${entry} did not answer in 20 s: ${stderr}`);

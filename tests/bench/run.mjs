@@ -13,6 +13,8 @@ await esbuild.build({
   format: 'esm',
   target: 'node24',
   packages: 'external',
+  // Imported where it is, so that it finds the project from its own location (dist/bench/ is as deep as tests/bench/).
+  external: ['../../esbuild.config.mjs'],
   outfile,
   logLevel: 'warning',
 });

@@ -27,7 +27,8 @@ function metafiles(dir = dist): { file: string; meta: Metafile }[] {
   const name = (path: string) => path.slice(dist.length + 1);
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) found.push(...metafiles(path));
+    // dist/bench/ holds the benchmark's variants and copies, which are never shipped.
+    if (entry.isDirectory() && path !== join(dist, 'bench')) found.push(...metafiles(path));
     else if (entry.name === 'meta.json')
       found.push({ file: name(path), meta: JSON.parse(readFileSync(path, 'utf8')) as Metafile });
     else if (entry.name === 'chunks.meta.json')

@@ -6,50 +6,42 @@ import { builtinModules, createRequire } from 'node:module';
 const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|functions)[\\/]/;
 
 /**
- * Modules that are required when their importer loads but used later, if ever. Each becomes a stand-in that
- * loads the real module on first use (property read, call or `new`), so a cold start never pays for them:
- * - Node built-ins a bare node:http server does not load: Fastify requires https and http2 for servers we never
- *   make, and os to list the interfaces it listens on, pg requires tls and dns for
- *   connections made later, find-my-way requires assert, shared code imports crypto and os for work done on
- *   demand.
- * - Fastify's schema compilers (Ajv, fast-json-stringify), loaded when an app is made: our routes validate with
- *   valibot, so they compile nothing unless a plugin declares a Fastify schema.
- * - pg and Kysely, imported by shared/db and the repositories: the pool is made on first use, so they load with
- *   the first query. jose, which signs tokens at login and handles asymmetric keys (HS256 tokens are verified
- *   without it, shared/auth/tokens.ts).
- * - What Fastify and pino only use for features we leave off: inject() (light-my-request, which the Lambda
- *   adapter calls), transports (pino's lib/transport, which requires node:module, and thread-stream), and
- *   semver, which checks the Fastify version a registered plugin declares (shared/http/app.ts applies its one
- *   plugin without registering it; a unit test checks that range instead); Fastify's error serializer, for
- *   replies our error handler does not make.
+ * Modules that a dependency requires when it loads but uses later, if ever. Each becomes a stand-in that loads
+ * the real module on first use (property read, call or `new`), so a cold start never pays for them. Each rule
+ * is named: `node esbuild.config.mjs --without=<name>` builds without it, and `npm run bench` measures every
+ * function built so against the shipped build (tests/bench/RESULTS.md lists each rule with its gain).
+ * - builtins: Node built-ins a bare node:http server does not load (Fastify requires https and http2 for
+ *   servers we never make, find-my-way requires assert, pg requires tls and dns for connections made later).
+ * - schema-compilers: Fastify's (Ajv, fast-json-stringify), loaded when an app is made; our routes validate
+ *   with valibot, so they compile nothing unless a plugin declares a Fastify schema.
+ * - inject: light-my-request, which Fastify requires for inject() (the Lambda adapter calls it).
+ * - semver: checks the Fastify version a registered plugin declares.
+ * - kysely: imported by our repositories (the `sql` tag) and shared/db; used from the first query on.
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
- * start neither reads nor deserializes their code (about 40 % of a function's bundle), and the first use loads
- * the chunk with its own code cache.
+ * start neither reads nor deserializes their code, and the first use loads the chunk with its own code cache.
  */
-const LAZY_MODULES = [
-  { specifier: /^(node:)?(assert|crypto|dns|http2|https|os|tls|zlib)$/ },
+export const LAZY_MODULES = [
+  { name: 'builtins', specifier: /^(node:)?(assert|crypto|dns|http2|https|os|tls|zlib)$/ },
   {
+    name: 'schema-compilers',
     specifier: /^\.\/(lib\/validator-compiler|lib\/serializer-compiler|standalone)$/,
     importer: /[\\/]@fastify[\\/]ajv-compiler[\\/]index\.js$/,
     chunk: true,
   },
   {
+    name: 'schema-compilers',
     specifier: /^fast-json-stringify$/,
     importer: /[\\/]@fastify[\\/]fast-json-stringify-compiler[\\/]/,
     chunk: true,
   },
-  { specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
-  { specifier: /^semver$/, importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/, chunk: true },
+  { name: 'inject', specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
   {
-    specifier: /^\.\/error-serializer$/,
-    importer: /[\\/]fastify[\\/]lib[\\/]error-handler\.js$/,
+    name: 'semver',
+    specifier: /^semver$/,
+    importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/,
     chunk: true,
   },
-  { specifier: /^\.\/(lib\/)?transport$/, importer: /[\\/]pino[\\/](pino|lib[\\/]tools)\.js$/ },
-  { specifier: /^thread-stream$/, importer: /[\\/]pino[\\/]lib[\\/]transport\.js$/, chunk: true },
-  { specifier: /^pg$/, importer: /[\\/]shared[\\/]db[\\/]/, chunk: true },
-  { specifier: /^kysely$/, importer: FIRST_PARTY, chunk: true },
-  { specifier: /^jose$/, importer: FIRST_PARTY, chunk: true },
+  { name: 'kysely', specifier: /^kysely$/, importer: FIRST_PARTY, chunk: true },
 ];
 
 const isBuiltin = (specifier) => builtinModules.includes(specifier.replace(/^node:/, ''));
@@ -65,9 +57,10 @@ function chunkName(specifier, path) {
 
 /**
  * `chunks` (name → entry path) collects the packages to build as chunks; `prefix` is where chunks/ is seen from
- * the output being built ('./chunks/' from the function, './' from a chunk).
+ * the output being built ('./chunks/' from the function, './' from a chunk); `without` names rules left out.
  */
-export function lazyModules(chunks = new Map(), prefix = './chunks/') {
+export function lazyModules(chunks = new Map(), prefix = './chunks/', without = new Set()) {
+  const rules = LAZY_MODULES.filter(({ name }) => !without.has(name));
   return {
     name: 'lazy-modules',
     setup(build) {
@@ -75,7 +68,7 @@ export function lazyModules(chunks = new Map(), prefix = './chunks/') {
         // The stand-in's own require resolves as usual (bundled, or external for a built-in).
         if (args.namespace === 'lazy-module' || args.kind === 'entry-point' || args.pluginData?.lazy)
           return undefined;
-        const rule = LAZY_MODULES.find(
+        const rule = rules.find(
           ({ specifier, importer }) =>
             specifier.test(args.path) && (!importer || importer.test(args.importer)),
         );

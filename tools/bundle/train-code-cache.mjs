@@ -1,4 +1,6 @@
-// Build step, run as its own process by esbuild.config.mjs: `node train-code-cache.mjs dist/functions/<name>`.
+// Build step, run as its own process by esbuild.config.mjs:
+// `node --experimental-transform-types train-code-cache.mjs dist/functions/<name>` (the flag lets it sign its
+// token with the product's own code, shared/auth/tokens.ts).
 // Starts the function through its launcher, sends the requests a cold instance meets first (every route, with
 // and without a token, against a database that refuses connections, with tracing on), then writes the V8 code
 // cache of all the code those requests compiled, for the function and each chunk it loaded. V8 compiles functions lazily, so a cache made right after loading would hold
@@ -9,7 +11,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { SignJWT } from 'jose';
+import { issueAccessToken } from '../../shared/auth/tokens.ts';
+import { loadConfig } from '../../shared/config.ts';
 
 const dir = resolve(process.argv[2] ?? '');
 
@@ -21,19 +24,6 @@ function freePort() {
       server.close(() => done(port));
     });
   });
-}
-
-/** An HS256 access token with the default issuer and audience, signed with this run's SECRET_KEY by jose. */
-function token(secret) {
-  return new SignJWT({})
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(randomUUID())
-    .setJti(randomUUID())
-    .setIssuer('function-set')
-    .setAudience('function-set-api')
-    .setIssuedAt()
-    .setExpirationTime('10m')
-    .sign(new TextEncoder().encode(secret));
 }
 
 const dataDir = mkdtempSync(join(tmpdir(), 'fs-code-cache-'));
@@ -58,7 +48,9 @@ const fn = await import(pathToFileURL(join(dir, 'index.mjs')).href);
 await fn.main();
 
 const base = `http://127.0.0.1:${port}`;
-const bearer = `Bearer ${await token(secret)}`;
+// Signed as the auth function signs them, for this run's SECRET_KEY and the default issuer and audience.
+const { token } = await issueAccessToken(loadConfig(process.env), randomUUID(), randomUUID());
+const bearer = `Bearer ${token}`;
 const requests = [{ method: 'GET', path: '/__code_cache_warm_up__' }];
 for (const route of fn.definition.routes) {
   const path = route.url.replace(/:\w+/g, randomUUID());
