@@ -8,7 +8,8 @@ const withoutKubectl = !inCI && !hasTool('kubectl');
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
-    exclude: ['**/node_modules/**', ...(withoutKubectl ? KUBECTL_TEST_FILES : [])],
+    // tests/soak/ runs minutes on end: `npm run test:soak` (vitest.soak.config.ts), never `npm test`.
+    exclude: ['**/node_modules/**', 'tests/soak/**', ...(withoutKubectl ? KUBECTL_TEST_FILES : [])],
     globalSetup: ['tests/support/global-setup.ts'],
     pool: 'forks',
     testTimeout: 30_000,

@@ -60,7 +60,7 @@ const TokenRequest = v.object(
       ),
     ),
   },
-  (issue) => (v.getDotPath(issue) === null ? 'must be form fields or a JSON object' : 'is required'),
+  'is required',
 );
 type TokenInput = v.InferOutput<typeof TokenRequest>;
 

@@ -6,26 +6,19 @@ import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { unprocessable } from '../../shared/http/errors.ts';
 import { listQuery, pageSchema, queryBoolean } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
-import { text, Uuid, uuidParams } from '../../shared/http/schemas.ts';
+import { strictBody, text, Uuid, uuidParams } from '../../shared/http/schemas.ts';
 import * as items from './service.ts';
 
 const Title = text({ min: 1, max: 255 });
 const Description = v.nullable(text({ max: 255, multiline: true }));
 
-/** Plainer words than valibot's defaults ("Invalid key: Expected never") for the body as a whole. */
-const bodyMessage = (issue: v.StrictObjectIssue) =>
-  issue.expected === 'never'
-    ? 'is not a known field'
-    : issue.path
-      ? 'is required'
-      : `must be a JSON object, not ${issue.received}`;
-
-// strictObject: an unknown field (owner_id, id, is_superuser...) is a 422, never silently dropped.
-const ItemCreate = v.strictObject({ title: Title, description: v.optional(Description) }, bodyMessage);
-const ItemUpdate = v.strictObject(
-  { title: v.optional(Title), description: v.optional(Description), is_active: v.optional(v.boolean()) },
-  bodyMessage,
-);
+// strictBody: an unknown field (owner_id, id, is_superuser...) is a 422, never silently dropped.
+const ItemCreate = strictBody({ title: Title, description: v.optional(Description) });
+const ItemUpdate = strictBody({
+  title: v.optional(Title),
+  description: v.optional(Description),
+  is_active: v.optional(v.boolean('must be true or false')),
+});
 
 const Timestamp = v.pipe(v.string(), v.isoTimestamp());
 const Item = v.object({

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.ts';
-import { answerClientError } from './client-errors.ts';
+import { answerClientError, refuseExpectation } from './client-errors.ts';
 import type { AppContext } from './context.ts';
 import { BODY_LIMIT_BYTES, bodyLimit } from './plugins/body-limit.ts';
 import { cors } from './plugins/cors.ts';
@@ -8,6 +8,7 @@ import { answerFrameworkError, errors } from './plugins/errors.ts';
 import { functionRoutes } from './plugins/function-routes.ts';
 import { gracefulClose } from './plugins/graceful-close.ts';
 import { loadShedding } from './plugins/load-shedding.ts';
+import { methodFirst } from './plugins/method-first.ts';
 import { metrics } from './plugins/metrics.ts';
 import { rateLimit } from './plugins/rate-limit.ts';
 import { requestId } from './plugins/request-id.ts';
@@ -73,7 +74,8 @@ export async function buildApp(
     trustProxy: trustProxyOption(config.trustProxy),
     // Long ids reach validation and get a 422 naming the field, rather than a bare router 404.
     routerOptions: { ignoreTrailingSlash: true, ignoreDuplicateSlashes: true, maxParamLength: 2048 },
-    return503OnClosing: true,
+    // The graceful-close plugin answers instead, with problem+json and a request id like every other answer.
+    return503OnClosing: false,
     // Every plugin, hook and route becomes one of avvio's, each with its own 10 s timer by default. Ours call
     // back at once; a hung one would show as a server that never listens, which the readiness probe reports.
     pluginTimeout: 0,
@@ -83,18 +85,21 @@ export async function buildApp(
     keepAliveTimeout: 75_000,
   });
   app.decorate('ctx', ctx);
+  app.server.on('checkExpectation', refuseExpectation);
   // JSON only, unless a function opts into more (auth adds form-urlencoded); anything else is a 415.
   app.removeContentTypeParser('text/plain');
 
   // onRequest hooks run in this order: tracing first, so every answer has a trace id, then the security headers,
   // so every answer has them; 405s before CORS (a plain
-  // OPTIONS is not a preflight); CORS before anything that refuses, so a browser can read the refusal.
+  // OPTIONS is not a preflight); CORS before anything that refuses, so a browser can read the refusal; then the
+  // method before anything about the body (a 405 or 404 before a 413 or 415).
   if (!options.describe) app.register(tracing);
   app.register(securityHeaders);
   app.register(metrics, { endpoint: !options.describe });
   app.register(requestLog);
   app.register(unmatchedRoutes);
   app.register(cors, { origins: config.corsOrigins });
+  app.register(methodFirst);
   app.register(bodyLimit, { limit: BODY_LIMIT_BYTES });
   if (config.rateLimit.perAddressPerMinute > 0) app.register(rateLimit);
   if (config.maxInFlightRequests > 0) app.register(loadShedding, { maxInFlight: config.maxInFlightRequests });

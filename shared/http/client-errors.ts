@@ -1,7 +1,7 @@
-import { STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.ts';
-import { newRequestId } from './request-id.ts';
+import { newRequestId, requestIdOf } from './request-id.ts';
 
 const CLIENT_ERRORS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'The request headers are too large.'],
@@ -25,4 +25,21 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     );
   }
   socket.destroy(error);
+}
+
+/**
+ * The HTTP server's `checkExpectation` listener. Node answers an `Expect` other than 100-continue with a bare
+ * 417 unless someone listens: this one is problem+json with a request id, like every other answer.
+ */
+export function refuseExpectation(request: IncomingMessage, response: ServerResponse): void {
+  const instance = (request.url ?? '/').split('?')[0];
+  const detail = `The expectation "${request.headers.expect}" cannot be met; only 100-continue is supported.`;
+  const body = JSON.stringify(problem(417, detail, { instance }));
+  response.writeHead(417, {
+    'content-type': PROBLEM_CONTENT_TYPE,
+    'content-length': Buffer.byteLength(body),
+    'x-request-id': requestIdOf(request),
+    connection: 'close',
+  });
+  response.end(body);
 }

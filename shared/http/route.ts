@@ -108,11 +108,24 @@ function parsePart<S extends Schema | undefined>(
   return undefined as Out<S>;
 }
 
+/** What a body is when it is not an object, in the words of the 422 that refuses it. */
+function notAnObject(body: unknown): string | undefined {
+  if (body === undefined) return 'must be a JSON object; none was sent';
+  if (body === null) return 'must be a JSON object, not null';
+  if (Array.isArray(body)) return 'must be a JSON object, not an array';
+  if (typeof body !== 'object') return `must be a JSON object, not a ${typeof body}`;
+  return undefined;
+}
+
 export function validateRequest(spec: AnyRoute, request: FastifyRequest) {
   const errors: FieldError[] = [];
   const params = parsePart('path', spec.params, request.params, errors);
   const query = parsePart('query', spec.query, request.query, errors);
-  const body = parsePart('body', spec.body, request.body, errors);
+  // Every body is an object. valibot's object schemas take an array (typeof [] is 'object'): `[]` would pass
+  // as an empty update.
+  const wrongBody = spec.body && notAnObject(request.body);
+  if (wrongBody) errors.push({ path: 'body', message: wrongBody });
+  const body = wrongBody ? undefined : parsePart('body', spec.body, request.body, errors);
   if (errors.length > 0) {
     throw unprocessable(
       errors.length === 1

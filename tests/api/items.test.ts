@@ -102,7 +102,7 @@ describe('create', () => {
   it('enforces title 1..255 and description up to 255 characters (as PostgreSQL counts them)', async () => {
     const bad = [
       [{}, 'body.title'],
-      [[], 'body.title'],
+      [[], 'body'],
       ['"text"', 'body'],
       [{ title: '' }, 'body.title'],
       [{ title: 'x'.repeat(256) }, 'body.title'],

@@ -6,6 +6,7 @@ import { type Config, loadConfig } from '../../shared/config.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { type StartedServer, type StartOptions, startServer } from '../../shared/http/server.ts';
 import { createLogger } from '../../shared/telemetry/logger.ts';
+import { checkResponseAgainstDocument } from './openapi-responses.ts';
 
 export const TEST_SECRET_KEY = 'test-secret-key-that-is-long-enough-0123456789';
 
@@ -29,7 +30,7 @@ export function testConfig(overrides: Record<string, string | undefined> = {}): 
 }
 
 export interface TestServer extends StartedServer {
-  /** fetch() relative to the server: `api('/api/health')`. */
+  /** fetch() relative to the server: `api('/api/health')`; throws when the answer is not what the document says. */
   api(path: string, init?: RequestInit): Promise<Response>;
 }
 
@@ -45,5 +46,14 @@ export async function startTestServer(
   const address = server.app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   const base = `http://127.0.0.1:${port}`;
-  return { ...server, url: base, api: (path, init) => fetch(`${base}${path}`, init) };
+  return {
+    ...server,
+    url: base,
+    // Every answer is also checked against the served OpenAPI document (openapi-responses.ts).
+    async api(path, init) {
+      const response = await fetch(`${base}${path}`, init);
+      await checkResponseAgainstDocument(init?.method ?? 'GET', `${base}${path}`, response);
+      return response;
+    },
+  };
 }

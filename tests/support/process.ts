@@ -21,11 +21,12 @@ export interface RunningBundle {
 export async function startBundle(
   name: string,
   env: Record<string, string | undefined>,
-  options: { cwd?: string; timeoutMs?: number } = {},
+  /** `nodeArgs`: flags for node itself, before the script (e.g. --inspect for the memory soak). */
+  options: { cwd?: string; timeoutMs?: number; nodeArgs?: string[] } = {},
 ): Promise<RunningBundle> {
   const port = await freePort();
   const entry = resolve('dist/functions', name, 'index.mjs');
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), entry], {
     cwd: options.cwd ?? process.cwd(),
     env: { PATH: process.env.PATH, ...env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],

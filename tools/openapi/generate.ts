@@ -3,10 +3,12 @@ import { type ConversionConfig, toJsonSchema } from '@valibot/to-json-schema';
 import type { RouteOptions } from 'fastify';
 import * as v from 'valibot';
 import packageJson from '../../package.json' with { type: 'json' };
+import { UNLIMITED_ROUTES } from '../../shared/cache/rate-limit.ts';
 import { loadConfig } from '../../shared/config.ts';
 import { buildApp, type FunctionDefinition } from '../../shared/http/app.ts';
 import { createContext } from '../../shared/http/context.ts';
 import { QUERY_BOOLEAN, QUERY_INTEGER, type QueryIntegerBounds } from '../../shared/http/pagination.ts';
+import { NEVER_SHED } from '../../shared/http/plugins/load-shedding.ts';
 import { PROBLEM_CONTENT_TYPE, titleFor } from '../../shared/http/problem.ts';
 import type { AnyRoute, ResponseSpec, Schema } from '../../shared/http/route.ts';
 import { DOCUMENTED_CHECKS } from '../../shared/http/schemas.ts';
@@ -191,12 +193,19 @@ function successResponse(response: ResponseSpec, strict: boolean) {
   };
 }
 
-/** Statuses every caller should expect besides success: from the authenticator, the inputs, and the route. */
-function errorStatuses(spec: AnyRoute): number[] {
+/**
+ * Statuses every caller should expect besides success: from the authenticator, the inputs, the body parser
+ * (malformed, too large, another content type), the per-address rate limit, and load shedding or a database
+ * that cannot answer, which every route but liveness may meet.
+ */
+function errorStatuses(spec: AnyRoute, url: string): number[] {
   const statuses = new Set<number>(spec.errors ?? []);
   if (spec.auth) statuses.add(401);
   if (spec.auth?.role === 'superuser') statuses.add(403);
   if (spec.params || spec.query || spec.body || spec.headers) statuses.add(422);
+  if (spec.body) for (const status of [400, 413, 415]) statuses.add(status);
+  if (!UNLIMITED_ROUTES.has(url)) statuses.add(429);
+  if (!NEVER_SHED.includes(url)) statuses.add(503);
   return [...statuses].sort((a, b) => a - b);
 }
 
@@ -206,13 +215,13 @@ const ROLE_NOTES = {
 };
 
 /** The @fastify/swagger schema of one route, made from its declaration. */
-function routeSchema(spec: AnyRoute, functionName: string, strict: boolean): JsonObject {
+function routeSchema(spec: AnyRoute, url: string, functionName: string, strict: boolean): JsonObject {
   const description = [spec.description, spec.auth && ROLE_NOTES[spec.auth.role]]
     .filter(Boolean)
     .join('\n\n');
   const response: JsonObject = {};
   for (const [status, r] of Object.entries(spec.responses)) response[status] = successResponse(r, strict);
-  for (const status of errorStatuses(spec)) response[status] ??= errorResponse(status);
+  for (const status of errorStatuses(spec, url)) response[status] ??= errorResponse(status);
   const headers = spec.headers && {
     type: 'object',
     properties: Object.fromEntries(
@@ -240,7 +249,7 @@ function describeRoute(route: RouteOptions, strict: boolean) {
   const spec = route.config?.spec;
   // A route declared without defineRoute has nothing to describe; the document test reports it as missing.
   if (!spec) return { schema: { hide: true }, url: route.url };
-  return { schema: routeSchema(spec, route.config?.function ?? 'api', strict), url: route.url };
+  return { schema: routeSchema(spec, route.url, route.config?.function ?? 'api', strict), url: route.url };
 }
 
 export interface OpenApiDocument {

@@ -58,6 +58,8 @@ function handleError(error: FastifyError | Error, request: FastifyRequest, reply
 /** Fastify's `frameworkErrors` option: a request it cannot even start to route (a malformed URL...). */
 export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+  // Answered outside the request's lifecycle (no hook runs), so the request id is set here.
+  reply.header('x-request-id', request.id);
   sendProblem(
     reply,
     problem(status, error.message || 'Malformed request.', { instance: requestPath(request) }),

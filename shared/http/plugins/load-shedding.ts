@@ -9,6 +9,9 @@ export interface LoadSheddingOptions {
   neverShed?: readonly string[];
 }
 
+/** Liveness: a restart would only make an overload worse. The OpenAPI document lists 503 for every other route. */
+export const NEVER_SHED: readonly string[] = ['/api/health/live'];
+
 /**
  * A bounded number of requests at once: past it a quick 503 beats a queue whose latency grows unbounded.
  * Liveness is never shed by default: a restart would only make an overload worse.
@@ -17,7 +20,7 @@ export interface LoadSheddingOptions {
  */
 export const loadShedding = fp<LoadSheddingOptions>(
   (app, options, done) => {
-    const neverShed = new Set(options.neverShed ?? ['/api/health/live']);
+    const neverShed = new Set(options.neverShed ?? NEVER_SHED);
     let inFlight = 0;
     app.addHook('onRequest', (request, reply, next) => {
       if (neverShed.has(request.routeOptions.url ?? '')) return next();

@@ -2,6 +2,13 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { problem, requestPath, sendProblem } from '../problem.ts';
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** 405 with Allow for a known path and another method, 404 otherwise (the method-first plugin asks it). */
+    answerUnmatched(request: FastifyRequest, reply: FastifyReply): FastifyReply;
+  }
+}
+
 /**
  * Path patterns of every route, so an unknown method on a known path answers 405 rather than 404. Made when
  * first asked (a 404, 405 or plain OPTIONS), not as each route is added: a cold start needs none of them.
@@ -70,6 +77,7 @@ export const unmatchedRoutes = fp(
           .send();
     });
     app.setNotFoundHandler(answerUnmatched);
+    app.decorate('answerUnmatched', answerUnmatched);
     done();
   },
   { name: 'unmatched-routes' },

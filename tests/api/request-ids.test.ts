@@ -1,0 +1,123 @@
+import { connect, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allFunctions } from '../../functions/registry.ts';
+import { startTestServer, type TestServer } from '../support/app.ts';
+import { type RawRequest, rawRequest } from '../support/raw-http.ts';
+
+// Every answer carries x-request-id (the caller's when it sent a sensible one) and is problem+json when it is
+// an error, however early it is given: by Fastify before routing, by Node's HTTP parser, by a hook.
+
+let server: TestServer;
+
+beforeAll(async () => {
+  server = await startTestServer(allFunctions);
+});
+afterAll(() => server.stop());
+
+const GIVEN = 'client-chosen-id-42';
+
+const EARLY: [string, number, RawRequest][] = [
+  ['malformed percent-encoding', 400, { method: 'GET', path: '/api/items/%E0%A4%A' }],
+  [
+    'an expectation other than 100-continue',
+    417,
+    { method: 'GET', path: '/api/health/live', headers: { expect: 'x-magic' } },
+  ],
+  [
+    'a body declared over 1 MiB',
+    413,
+    {
+      method: 'POST',
+      path: '/api/users/',
+      headers: { 'content-type': 'application/json' },
+      body: Buffer.alloc(1024 * 1024 + 1, 32),
+    },
+  ],
+  [
+    'an unsupported media type',
+    415,
+    { method: 'POST', path: '/api/users/', headers: { 'content-type': 'text/csv' }, body: 'a,b' },
+  ],
+  [
+    'malformed JSON',
+    400,
+    { method: 'POST', path: '/api/users/', headers: { 'content-type': 'application/json' }, body: '{"a":' },
+  ],
+  ['a method the path does not take', 405, { method: 'DELETE', path: '/api/auth/token' }],
+  ['an unknown path', 404, { method: 'GET', path: '/api/nowhere' }],
+];
+
+describe('x-request-id', () => {
+  it.each(EARLY)('is on the problem+json answer to %s', async (_name, status, request) => {
+    for (const headers of [{}, { 'x-request-id': GIVEN }] as Record<string, string>[]) {
+      const response = await rawRequest(server.url, {
+        ...request,
+        headers: { ...request.headers, ...headers },
+      });
+      expect(response.status).toBe(status);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(JSON.parse(response.body)).toMatchObject({ status, detail: expect.any(String) });
+      if ('x-request-id' in headers) expect(response.headers['x-request-id']).toBe(GIVEN);
+      else expect(response.headers['x-request-id']).toMatch(/^[\w-]{16,}$/);
+    }
+  });
+
+  it('is on the answers of Node’s HTTP parser (headers too large, a garbled request line)', async () => {
+    const tooLarge = await exchange(
+      `GET /api/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(tooLarge).toMatch(/^HTTP\/1\.1 431 /);
+    const garbled = await exchange('GET /api/health/live HTTP/9.9 junk\r\n\r\n');
+    expect(garbled).toMatch(/^HTTP\/1\.1 400 /);
+    for (const answer of [tooLarge, garbled]) {
+      expect(answer).toMatch(/\r\nx-request-id: [\w-]{16,}\r\n/i);
+      expect(answer).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+    }
+  });
+
+  it('is on the 503 of a request that arrives while the server closes', async () => {
+    const closing = await startTestServer(allFunctions);
+    const socket = await open(closing.url);
+    // A request under way (its first bytes read) keeps the connection through close(), as on a busy keep-alive.
+    socket.write('GET /api/health/live HTTP/1.1\r\n');
+    await sleep(50);
+    const stopped = closing.stop();
+    while (closing.app.server.listening) await sleep(5);
+    const answer = read(socket);
+    socket.write('Host: x\r\n\r\n');
+    const text = await answer;
+    await stopped;
+    expect(text).toMatch(/^HTTP\/1\.1 503 /);
+    expect(text).toMatch(/\r\nx-request-id: [\w-]{16,}\r\n/i);
+    expect(text).toMatch(/\r\ncontent-type: application\/problem\+json/i);
+    expect(text).toMatch(/\r\nretry-after: 1\r\n/i);
+  });
+});
+
+async function open(base: string): Promise<Socket> {
+  const { hostname, port } = new URL(base);
+  const socket = connect(Number(port), hostname);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  return socket;
+}
+
+/** Everything the server writes until it closes the connection. */
+function read(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+    });
+    socket.once('close', () => resolve(text));
+    socket.once('error', reject);
+  });
+}
+
+async function exchange(raw: string): Promise<string> {
+  const socket = await open(server.url);
+  const answer = read(socket);
+  socket.write(raw);
+  return answer;
+}
