@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { resolve } from 'node:path';
+import proxyAddr from '@fastify/proxy-addr';
 import * as v from 'valibot';
 import { LEVEL_NAMES, type Level } from './telemetry/levels.ts';
 
@@ -53,6 +53,19 @@ export interface Config {
     loginWindowSeconds: number;
   };
   events: { sink: string | undefined; retryBaseMs: number; retryMaxMs: number };
+  mail: {
+    /** The SMTP server; undefined: mail goes to the local inbox (development) or waits in the outbox. */
+    smtp: SmtpSettings | undefined;
+    from: { email: string; name: string };
+    /** Base of the links in mails. */
+    frontendHost: string;
+    resetTokenHours: number;
+    verifyTokenHours: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    /** Where mail is kept, as .eml files, when no SMTP server is configured (local runs). */
+    inboxDir: string;
+  };
   otel: {
     /** Where spans go over OTLP/gRPC; undefined means tracing is off and no exporter is ever loaded. */
     endpoint: string | undefined;
@@ -62,6 +75,18 @@ export interface Config {
     /** Set by Knative in every revision's pods; they name the revision on every span. */
     knative: { service: string | undefined; configuration: string | undefined; revision: string | undefined };
   };
+}
+
+/** The template's SMTP_* variables. */
+export interface SmtpSettings {
+  host: string;
+  port: number;
+  user: string | undefined;
+  password: string | undefined;
+  /** SMTP_TLS: upgrade the connection with STARTTLS (and refuse a server that cannot). */
+  startTls: boolean;
+  /** SMTP_SSL: TLS from the first byte (port 465). */
+  ssl: boolean;
 }
 
 export class ConfigError extends Error {
@@ -82,6 +107,14 @@ const intVar = (min: number, max: number) =>
     v.minValue(min, `must be at least ${min}`),
     v.maxValue(max, `must be at most ${max}`),
   );
+
+const boolVar = v.pipe(
+  v.string(),
+  v.trim(),
+  v.toLowerCase(),
+  v.picklist(['true', 'false', '1', '0'], 'must be true or false'),
+  v.transform((value) => value === 'true' || value === '1'),
+);
 
 const urlVar = (protocols: string[]) =>
   v.pipe(
@@ -106,7 +139,6 @@ const urlVar = (protocols: string[]) =>
  * left). Locally a direct public peer is not trusted, so its X-Forwarded-For is ignored.
  */
 export const DEFAULT_TRUST_PROXY = 'loopback,linklocal,uniquelocal';
-const NAMED_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /** "true", "false", a hop count, or a comma list of addresses, CIDR ranges and named ranges. */
 export function parseTrustProxy(raw: string): boolean | number | string[] | string {
@@ -119,14 +151,13 @@ export function parseTrustProxy(raw: string): boolean | number | string[] | stri
     .map((entry) => entry.trim())
     .filter(Boolean);
   if (entries.length === 0) return 'must be true, false, a hop count or a list of addresses/CIDR ranges';
+  // Checked by the library that will read it (Fastify's trustProxy), so a bad entry fails here, named.
   for (const entry of entries) {
-    if (NAMED_RANGES.has(entry)) continue;
-    const [address = '', bits, ...rest] = entry.split('/');
-    const family = isIP(address);
-    const maxBits = family === 6 ? 128 : 32;
-    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits);
-    if (family === 0 || !bitsOk || rest.length > 0)
+    try {
+      proxyAddr.compile(entry);
+    } catch {
       return `"${entry}" is not an address, a CIDR range or one of loopback, linklocal, uniquelocal`;
+    }
   }
   return entries;
 }
@@ -177,6 +208,22 @@ const envSchema = v.object({
   K_SINK: v.optional(urlVar(['http:', 'https:'])),
   EVENTS_RETRY_BASE_MS: v.optional(intVar(1, 600_000), '500'),
   EVENTS_RETRY_MAX_MS: v.optional(intVar(1, 3_600_000), '30000'),
+  SMTP_HOST: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty())),
+  SMTP_PORT: v.optional(intVar(1, 65535)),
+  SMTP_USER: v.optional(v.string()),
+  SMTP_PASSWORD: v.optional(v.string()),
+  SMTP_TLS: v.optional(boolVar, 'true'),
+  SMTP_SSL: v.optional(boolVar, 'false'),
+  SMTP_RETRY_BASE_MS: v.optional(intVar(1, 600_000), '1000'),
+  SMTP_RETRY_MAX_MS: v.optional(intVar(1, 86_400_000), '600000'),
+  EMAILS_FROM_EMAIL: v.optional(
+    v.pipe(v.string(), v.trim(), v.email('must be an email address')),
+    'noreply@example.com',
+  ),
+  EMAILS_FROM_NAME: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty()), 'function-set'),
+  FRONTEND_HOST: v.optional(urlVar(['http:', 'https:']), 'http://localhost:8080'),
+  EMAIL_RESET_TOKEN_EXPIRE_HOURS: v.optional(intVar(1, 24 * 7), '1'),
+  EMAIL_VERIFY_TOKEN_EXPIRE_HOURS: v.optional(intVar(1, 24 * 30), '48'),
   OTEL_EXPORTER_OTLP_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
   OTEL_SERVICE_NAME: v.optional(v.pipe(v.string(), v.minLength(1))),
@@ -340,6 +387,8 @@ export function loadConfig(env: Env = process.env): Config {
   const resourceAttributes = parseResourceAttributes(cleaned.OTEL_RESOURCE_ATTRIBUTES ?? '');
   if (typeof resourceAttributes === 'string')
     problems.push(`OTEL_RESOURCE_ATTRIBUTES: ${resourceAttributes}`);
+  if (/^(true|1)$/i.test(cleaned.SMTP_TLS ?? '') && /^(true|1)$/i.test(cleaned.SMTP_SSL ?? ''))
+    problems.push('SMTP_TLS, SMTP_SSL: set one of them (STARTTLS, or TLS from the start), not both');
   if (Boolean(cleaned.UPSTASH_REDIS_REST_URL) !== Boolean(cleaned.UPSTASH_REDIS_REST_TOKEN))
     problems.push('UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither');
   // Arrows, not the functions themselves: bundles load node:crypto on first use, and most configs have no key.
@@ -403,6 +452,25 @@ export function loadConfig(env: Env = process.env): Config {
       loginWindowSeconds: e.LOGIN_RATE_LIMIT_WINDOW_SECONDS,
     },
     events: { sink: e.K_SINK, retryBaseMs: e.EVENTS_RETRY_BASE_MS, retryMaxMs: e.EVENTS_RETRY_MAX_MS },
+    mail: {
+      smtp: e.SMTP_HOST
+        ? {
+            host: e.SMTP_HOST,
+            port: e.SMTP_PORT ?? (e.SMTP_SSL ? 465 : 587),
+            user: e.SMTP_USER,
+            password: e.SMTP_PASSWORD,
+            startTls: e.SMTP_TLS && !e.SMTP_SSL,
+            ssl: e.SMTP_SSL,
+          }
+        : undefined,
+      from: { email: e.EMAILS_FROM_EMAIL, name: e.EMAILS_FROM_NAME },
+      frontendHost: e.FRONTEND_HOST.replace(/\/+$/, ''),
+      resetTokenHours: e.EMAIL_RESET_TOKEN_EXPIRE_HOURS,
+      verifyTokenHours: e.EMAIL_VERIFY_TOKEN_EXPIRE_HOURS,
+      retryBaseMs: e.SMTP_RETRY_BASE_MS,
+      retryMaxMs: e.SMTP_RETRY_MAX_MS,
+      inboxDir: resolve(e.DATA_DIR, 'mail'),
+    },
     otel: {
       endpoint: tracesOff
         ? undefined

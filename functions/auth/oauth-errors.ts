@@ -10,8 +10,7 @@ export function oauthError(
   detail: string,
   headers: Record<string, string> = {},
 ): HttpError {
-  return new HttpError(status, status === 403 ? 'Forbidden' : 'Bad Request', {
-    detail,
+  return new HttpError(status, detail, {
     headers,
     members: { error },
   });

@@ -9,7 +9,6 @@ export interface FieldError {
 }
 
 export interface ProblemOptions {
-  detail?: string;
   errors?: FieldError[];
   headers?: Record<string, string>;
   type?: string;
@@ -19,19 +18,18 @@ export interface ProblemOptions {
 
 export class HttpError extends Error {
   readonly status: number;
-  readonly title: string;
   readonly detail: string;
   readonly errors: FieldError[] | undefined;
   readonly headers: Record<string, string>;
   readonly type: string;
   readonly members: Record<string, string> | undefined;
 
-  constructor(status: number, title: string, options: ProblemOptions = {}) {
-    super(options.detail ?? title);
+  /** The problem's title is the status's own (problem.ts), so an error says only its status and detail. */
+  constructor(status: number, detail: string, options: ProblemOptions = {}) {
+    super(detail);
     this.name = 'HttpError';
     this.status = status;
-    this.title = title;
-    this.detail = options.detail ?? title;
+    this.detail = detail;
     this.errors = options.errors;
     this.headers = options.headers ?? {};
     this.type = options.type ?? 'about:blank';
@@ -39,12 +37,10 @@ export class HttpError extends Error {
   }
 }
 
-export const badRequest = (detail: string, errors?: FieldError[]) =>
-  new HttpError(400, 'Bad Request', { detail, errors });
+export const badRequest = (detail: string, errors?: FieldError[]) => new HttpError(400, detail, { errors });
 
 export const unauthorized = (detail: string, invalidToken = false) =>
-  new HttpError(401, 'Unauthorized', {
-    detail,
+  new HttpError(401, detail, {
     headers: {
       'www-authenticate': invalidToken
         ? `Bearer error="invalid_token", error_description="${detail.replace(/"/g, "'")}"`
@@ -53,20 +49,17 @@ export const unauthorized = (detail: string, invalidToken = false) =>
   });
 
 export const forbidden = (detail = 'You do not have the privileges this operation needs.') =>
-  new HttpError(403, 'Forbidden', { detail });
+  new HttpError(403, detail);
 
-export const notFound = (detail = 'The requested resource was not found.') =>
-  new HttpError(404, 'Not Found', { detail });
+export const notFound = (detail = 'The requested resource was not found.') => new HttpError(404, detail);
 
-export const conflict = (detail: string, errors?: FieldError[]) =>
-  new HttpError(409, 'Conflict', { detail, errors });
+export const conflict = (detail: string, errors?: FieldError[]) => new HttpError(409, detail, { errors });
 
 export const unprocessable = (detail: string, errors?: FieldError[]) =>
-  new HttpError(422, 'Unprocessable Content', { detail, errors });
+  new HttpError(422, detail, { errors });
 
 export const tooManyRequests = (retryAfterSeconds: number, detail = 'Too many requests; try again later.') =>
-  new HttpError(429, 'Too Many Requests', {
-    detail,
+  new HttpError(429, detail, {
     headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterSeconds))) },
   });
 
@@ -74,8 +67,7 @@ export const serviceUnavailable = (
   detail = 'The service is temporarily unavailable.',
   retryAfterSeconds = 2,
 ) =>
-  new HttpError(503, 'Service Unavailable', {
-    detail,
+  new HttpError(503, detail, {
     headers: { 'retry-after': String(retryAfterSeconds) },
   });
 
