@@ -7,6 +7,7 @@ import { createDatabase } from '../shared/db/index.ts';
 import { setupDatabase } from '../shared/db/migrate.ts';
 import { useDevSecretKey } from '../shared/dev-data.ts';
 import { startServer, stopOnSignals } from '../shared/http/server.ts';
+import { mailer } from '../shared/mail/index.ts';
 import { createLogger } from '../shared/telemetry/logger.ts';
 import { type EmbeddedDatabase, startEmbeddedPostgres } from './embedded-postgres.ts';
 
@@ -42,6 +43,7 @@ async function main(): Promise<void> {
       `  Swagger UI ${base}/docs`,
       `  Health     ${base}/health`,
       `  Database   ${embedded ? `embedded PostgreSQL on 127.0.0.1:${embedded.port}` : 'DATABASE_URL'}`,
+      `  Mail       ${mailer(server.ctx).destination ?? 'queued in the outbox (SMTP_HOST is not set)'}`,
       `  Node.js    ${process.version}`,
       `  Log in as  ${config.firstSuperuser.email} / ${password}`,
       `             curl -d 'username=${config.firstSuperuser.email}&password=...' ${base}/auth/token`,

@@ -46,6 +46,14 @@ const urlVar = (protocols: string[]) =>
     ),
   );
 
+const boolVar = v.pipe(
+  v.string(),
+  v.trim(),
+  v.toLowerCase(),
+  v.picklist(['true', 'false', '1', '0'], 'must be true or false'),
+  v.transform((value) => value === 'true' || value === '1'),
+);
+
 const nonEmpty = () => v.pipe(v.string(), v.minLength(1));
 
 /** A value read by `parse`, which answers a message instead when the text is wrong. */
@@ -336,6 +344,84 @@ const configSchema = v.object({
       v.optional(intVar(1, 3_600_000), '30000'),
     ),
   }),
+  mail: v.object({
+    /** The SMTP server; undefined: mail goes to the local inbox (development) or waits in the outbox. */
+    smtp: v.pipe(
+      v.object({
+        host: variable(
+          'SMTP_HOST',
+          'the mail server (unset: development keeps mail in the local inbox, others queue it)',
+          v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty())),
+        ),
+        port: variable(
+          'SMTP_PORT',
+          'its port (default 587, or 465 with SMTP_SSL)',
+          v.optional(intVar(1, 65535)),
+        ),
+        user: variable('SMTP_USER', 'SMTP login, when the server asks for one', v.optional(v.string())),
+        password: variable('SMTP_PASSWORD', 'its password', v.optional(v.string())),
+        tls: variable('SMTP_TLS', 'STARTTLS, required when true', v.optional(boolVar, 'true')),
+        ssl: variable('SMTP_SSL', 'TLS from the first byte (port 465)', v.optional(boolVar, 'false')),
+      }),
+      v.transform(({ host, port, user, password, tls, ssl }) =>
+        host
+          ? {
+              host,
+              port: port ?? (ssl ? 465 : 587),
+              user,
+              password,
+              /** Upgrade the connection with STARTTLS (and refuse a server that cannot). */
+              startTls: tls && !ssl,
+              /** TLS from the first byte (port 465). */
+              ssl,
+            }
+          : undefined,
+      ),
+    ),
+    from: v.object({
+      email: variable(
+        'EMAILS_FROM_EMAIL',
+        'sender of every mail',
+        v.optional(v.pipe(v.string(), v.trim(), v.email('must be an email address')), 'noreply@example.com'),
+      ),
+      name: variable(
+        'EMAILS_FROM_NAME',
+        "the sender's name, which also titles the mails",
+        v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty()), 'function-set'),
+      ),
+    }),
+    frontendHost: variable(
+      'FRONTEND_HOST',
+      'base of the links in mails',
+      v.optional(
+        v.pipe(
+          urlVar(['http:', 'https:']),
+          v.transform((value) => value.replace(/\/+$/, '')),
+        ),
+        'http://localhost:8080',
+      ),
+    ),
+    resetTokenHours: variable(
+      'EMAIL_RESET_TOKEN_EXPIRE_HOURS',
+      'lifetime of a reset link',
+      v.optional(intVar(1, 24 * 7), '1'),
+    ),
+    verifyTokenHours: variable(
+      'EMAIL_VERIFY_TOKEN_EXPIRE_HOURS',
+      'lifetime of a verification link',
+      v.optional(intVar(1, 24 * 30), '48'),
+    ),
+    retryBaseMs: variable(
+      'SMTP_RETRY_BASE_MS',
+      'first delay between attempts to send one mail',
+      v.optional(intVar(1, 600_000), '1000'),
+    ),
+    retryMaxMs: variable(
+      'SMTP_RETRY_MAX_MS',
+      'longest delay between attempts to send one mail',
+      v.optional(intVar(1, 86_400_000), '600000'),
+    ),
+  }),
   otel: v.object({
     /** Where spans go over OTLP/gRPC; undefined means tracing is off and no exporter is ever loaded. */
     endpoint: v.pipe(
@@ -416,6 +502,7 @@ const configSchema = v.object({
 
 export type Config = v.InferOutput<typeof configSchema>;
 export type Environment = Config['environment'];
+export type SmtpSettings = NonNullable<Config['mail']['smtp']>;
 
 /** Rules between variables, checked on the environment itself so they are reported with every other problem. */
 const RELATIONS: ((env: Env) => string | undefined)[] = [
@@ -429,6 +516,10 @@ const RELATIONS: ((env: Env) => string | undefined)[] = [
       ? 'BACKEND_CORS_ORIGINS: "*" is not allowed when ENVIRONMENT=production'
       : undefined;
   },
+  (env) =>
+    /^(true|1)$/i.test(env.SMTP_TLS ?? '') && /^(true|1)$/i.test(env.SMTP_SSL ?? '')
+      ? 'SMTP_TLS, SMTP_SSL: set one of them (STARTTLS, or TLS from the start), not both'
+      : undefined,
   (env) =>
     Boolean(env.UPSTASH_REDIS_REST_URL) !== Boolean(env.UPSTASH_REDIS_REST_TOKEN)
       ? 'UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither'

@@ -9,3 +9,12 @@ export function findLoginUser(db: Db, email: string) {
     .where(sql<string>`lower(email)`, '=', email.toLowerCase())
     .executeTakeFirst();
 }
+
+/** The account a password recovery is for, if any. */
+export function findRecoveryUser(db: Db, email: string) {
+  return db
+    .selectFrom('user')
+    .select(['id', 'email', 'is_active'])
+    .where(sql<string>`lower(email)`, '=', email.toLowerCase())
+    .executeTakeFirst();
+}

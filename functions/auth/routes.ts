@@ -3,10 +3,13 @@ import { requireUser } from '../../shared/auth/current-user.ts';
 import type { IssuedSession } from '../../shared/auth/session-store.ts';
 import { issueAccessToken, publicJwks } from '../../shared/auth/tokens.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
+import { afterResponse } from '../../shared/http/background.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { type FieldError, unprocessable } from '../../shared/http/errors.ts';
 import { defineRoute } from '../../shared/http/route.ts';
-import { text } from '../../shared/http/schemas.ts';
+import { strictBody, text } from '../../shared/http/schemas.ts';
+import { mailer } from '../../shared/mail/index.ts';
+import { Email, Password } from '../users/schemas.ts';
 import {
   assertCookieOrigin,
   clearedRefreshCookie,
@@ -14,6 +17,7 @@ import {
   refreshCookieOf,
   setRefreshCookie,
 } from './cookie.ts';
+import { countRecoveryRequest, mailResetLink, resetPassword, verifyEmail } from './email.ts';
 import { FORM_CONTENT_TYPE, registerFormParser } from './form.ts';
 import { logIn } from './login.ts';
 import { oauthError, oauthProblemMembers } from './oauth-errors.ts';
@@ -235,6 +239,67 @@ const revokeRoute = defineRoute({
   },
 });
 
+/** A token from a mailed link: opaque to the client, checked against its stored hash. */
+const MailedToken = text({ min: 1, max: 256 });
+
+const RECOVERY_ANSWER =
+  'If an account has this address, a mail with a link to reset its password is on its way.';
+
+const passwordRecovery = defineRoute({
+  method: 'POST',
+  url: '/api/auth/password-recovery',
+  operationId: 'auth_password_recovery',
+  summary: 'Mail a password reset link',
+  description:
+    'Answers 202 with the same body, in about the same time, whether or not an account has this address: the account is looked up, and its mail written, after the answer. Only the owner of an active account gets a mail, with a single-use link to `FRONTEND_HOST/reset-password?token=…` valid for EMAIL_RESET_TOKEN_EXPIRE_HOURS. Requests count per address asked about and per client address, with the login limits (429 with Retry-After past them).',
+  tags: ['auth'],
+  body: strictBody({ email: Email }),
+  status: 202,
+  responses: {
+    202: { description: 'Accepted; the same for every address.', schema: v.object({ message: v.string() }) },
+  },
+  errors: [429, 503],
+  async handler({ body, ctx, request, reply }) {
+    await countRecoveryRequest(ctx, body.email, request.ip);
+    afterResponse(ctx, reply, 'password recovery', () => mailResetLink(ctx, body.email));
+    return { message: RECOVERY_ANSWER };
+  },
+});
+
+const resetPasswordRoute = defineRoute({
+  method: 'POST',
+  url: '/api/auth/reset-password',
+  operationId: 'auth_reset_password',
+  summary: 'Set a new password with a mailed reset link',
+  description:
+    'The token from the recovery mail and the new password (8 characters to 72 bytes). The token works once and expires; a spent, expired or made-up one is a 400. Every session of the user ends, and older reset links stop working.',
+  tags: ['auth'],
+  body: strictBody({ token: MailedToken, new_password: Password }),
+  status: 204,
+  responses: { 204: { description: 'The password is changed.' } },
+  errors: [400],
+  async handler({ body, ctx }) {
+    await resetPassword(ctx, body.token, body.new_password);
+  },
+});
+
+const verifyEmailRoute = defineRoute({
+  method: 'POST',
+  url: '/api/auth/verify-email',
+  operationId: 'auth_verify_email',
+  summary: 'Verify an address with a mailed link',
+  description:
+    'The token from the verification mail (sent on sign-up, on a change of address, and on request). The user becomes `email_verified`. A spent, expired or made-up token, or one mailed to an address the account no longer has, is a 400.',
+  tags: ['auth'],
+  body: strictBody({ token: MailedToken }),
+  status: 204,
+  responses: { 204: { description: 'The address is verified.' } },
+  errors: [400],
+  async handler({ body, ctx }) {
+    await verifyEmail(ctx, body.token);
+  },
+});
+
 const Jwk = v.looseObject({ kty: v.string(), kid: v.optional(v.string()), alg: v.optional(v.string()) });
 
 const jwks = defineRoute({
@@ -255,8 +320,13 @@ const jwks = defineRoute({
 export const definition: FunctionDefinition = {
   name: 'auth',
   prefixes: ['/api/auth'],
-  routes: [token, logout, revokeRoute, jwks],
-  setup(app) {
+  routes: [token, logout, revokeRoute, passwordRecovery, resetPasswordRoute, verifyEmailRoute, jwks],
+  setup(app, ctx) {
     registerFormParser(app);
+    // Mail a previous instance could not send goes out once this one is up; deferred so that being ready
+    // never waits on the database.
+    app.addHook('onReady', async () => {
+      setImmediate(() => mailer(ctx).start());
+    });
   },
 };

@@ -12,6 +12,7 @@ const PUBLIC_COLUMNS = [
   'full_name',
   'is_active',
   'is_superuser',
+  'email_verified',
   'created_at',
   'updated_at',
 ] as const;
@@ -87,6 +88,7 @@ export interface UserChanges {
   hashed_password?: string;
   is_active?: boolean;
   is_superuser?: boolean;
+  email_verified?: boolean;
 }
 
 /** The updated user, undefined when it does not exist; throws DuplicateEmail when the email is taken. */

@@ -1,3 +1,4 @@
+import * as v from 'valibot';
 import { canAccess, requireSuperuser, requireUser } from '../../shared/auth/current-user.ts';
 import type { PageWindow } from '../../shared/db/keyset.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
@@ -5,6 +6,7 @@ import { forbidden } from '../../shared/http/errors.ts';
 import { PaginationQuery, pageSchema, paginate } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { uuidParams } from '../../shared/http/schemas.ts';
+import { mailer } from '../../shared/mail/index.ts';
 import { listUsers } from './repository.ts';
 import { SessionPublic, SignUp, toUserDto, UpdateMe, UpdateUser, UserPublic } from './schemas.ts';
 import {
@@ -13,6 +15,7 @@ import {
   listMySessions,
   readUser,
   removeUser,
+  resendVerification,
   signUp,
   updateMe,
 } from './service.ts';
@@ -84,6 +87,24 @@ const updateMeRoute = defineRoute({
   errors: [400, 409, 429],
   async handler({ body, user, ctx, request }) {
     return toUserDto(await updateMe(ctx, user, body, request.ip));
+  },
+});
+
+const resendVerificationRoute = defineRoute({
+  method: 'POST',
+  url: '/api/users/me/verification-email',
+  operationId: 'users_resend_verification_email',
+  summary: 'Mail a new verification link to the signed-in user',
+  description:
+    'Sends the verification mail again, with a new link valid for EMAIL_VERIFY_TOKEN_EXPIRE_HOURS (older links keep working until they expire). 409 when the address is already verified. Requests count per user and per client address, with the login limits (429 with Retry-After past them).',
+  tags,
+  auth: requireUser,
+  status: 202,
+  responses: { 202: { description: 'The mail is on its way.', schema: v.object({ message: v.string() }) } },
+  errors: [409, 429, 503],
+  async handler({ user, ctx, request }) {
+    await resendVerification(ctx, user, request.ip);
+    return { message: `A verification link is on its way to ${user.email}.` };
   },
 });
 
@@ -182,10 +203,18 @@ export const definition: FunctionDefinition = {
     listRoute,
     readMe,
     updateMeRoute,
+    resendVerificationRoute,
     listSessions,
     endSessionRoute,
     readUserRoute,
     patchUser,
     deleteUserRoute,
   ],
+  setup(app, ctx) {
+    // Mail a previous instance could not send goes out once this one is up; deferred so that being ready
+    // never waits on the database.
+    app.addHook('onReady', async () => {
+      setImmediate(() => mailer(ctx).start());
+    });
+  },
 };

@@ -60,6 +60,8 @@ export const UserPublic = v.object({
   full_name: v.nullable(v.string()),
   is_active: v.boolean(),
   is_superuser: v.boolean(),
+  /** True once a link mailed to the current address was used. */
+  email_verified: v.boolean(),
   created_at: Timestamp,
   updated_at: Timestamp,
 });
@@ -74,6 +76,7 @@ export function toUserDto(user: CurrentUser): UserDto {
     full_name: user.full_name,
     is_active: user.is_active,
     is_superuser: user.is_superuser,
+    email_verified: user.email_verified,
     created_at: user.created_at.toISOString(),
     updated_at: user.updated_at.toISOString(),
   };

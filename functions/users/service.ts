@@ -12,12 +12,14 @@ import {
   listOpenSessions,
   unexpiredSessionIds,
 } from '../../shared/auth/session-store.ts';
-import { assertLoginAllowed, recordLoginFailure } from '../../shared/cache/rate-limit.ts';
+import { assertLoginAllowed, countMailRequest, recordLoginFailure } from '../../shared/cache/rate-limit.ts';
 import type { Db } from '../../shared/db/index.ts';
 import type { PageWindow } from '../../shared/db/keyset.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { badRequest, conflict, forbidden, notFound, unprocessable } from '../../shared/http/errors.ts';
 import { type Pagination, paginate } from '../../shared/http/pagination.ts';
+import { mailer } from '../../shared/mail/index.ts';
+import { queueVerificationMail } from '../../shared/mail/verification.ts';
 import {
   DuplicateEmail,
   deleteUser,
@@ -34,13 +36,20 @@ const emailTaken = () =>
     { path: 'body.email', message: 'is already registered' },
   ]);
 
+/** The new user, with a verification mail to their address written in the same transaction. */
 export async function signUp(ctx: AppContext, input: SignUpInput): Promise<CurrentUser> {
-  const user = await insertUser(ctx.db, {
-    email: input.email,
-    hashed_password: await hashPassword(input.password, ctx.config.auth.bcryptCost),
-    full_name: input.full_name ?? null,
+  const hashed = await hashPassword(input.password, ctx.config.auth.bcryptCost);
+  const user = await ctx.db.transaction().execute(async (trx) => {
+    const created = await insertUser(trx, {
+      email: input.email,
+      hashed_password: hashed,
+      full_name: input.full_name ?? null,
+    });
+    if (created) await queueVerificationMail(ctx, trx, created);
+    return created;
   });
   if (!user) throw emailTaken();
+  mailer(ctx).afterCommit();
   return user;
 }
 
@@ -49,7 +58,8 @@ type EndSessions = (trx: Db) => Promise<unknown>;
 
 /**
  * Applies changes (and ends sessions in the same transaction when asked), then drops the user's cached
- * sessions, so its tokens are re-checked against the new row at once.
+ * sessions, so its tokens are re-checked against the new row at once. A new address is unverified until its
+ * link, mailed in the same transaction, is used.
  */
 async function applyChanges(
   ctx: AppContext,
@@ -58,21 +68,36 @@ async function applyChanges(
   endSessions?: EndSessions,
 ): Promise<CurrentUser> {
   let user: CurrentUser | undefined;
+  let mailed = false;
   try {
-    user = endSessions
-      ? await ctx.db.transaction().execute(async (trx) => {
-          const updated = await updateUser(trx, id, changes);
-          if (updated) await endSessions(trx);
-          return updated;
-        })
-      : await updateUser(ctx.db, id, changes);
+    user = await ctx.db.transaction().execute(async (trx) => {
+      const before = changes.email === undefined ? undefined : await findUser(trx, id);
+      const newEmail = before !== undefined && before.email !== changes.email;
+      const updated = await updateUser(trx, id, newEmail ? { ...changes, email_verified: false } : changes);
+      if (!updated) return updated;
+      if (endSessions) await endSessions(trx);
+      if (newEmail) {
+        await queueVerificationMail(ctx, trx, updated);
+        mailed = true;
+      }
+      return updated;
+    });
   } catch (error) {
     if (error instanceof DuplicateEmail) throw emailTaken();
     throw error;
   }
   await forgetUser(ctx, id);
+  if (mailed) mailer(ctx).afterCommit();
   if (!user) throw notFound('No user has this id.');
   return user;
+}
+
+/** Mails a new verification link to the caller's address (rate limited as login is); 409 once it is verified. */
+export async function resendVerification(ctx: AppContext, user: CurrentUser, address: string): Promise<void> {
+  if (user.email_verified) throw conflict('This address is already verified.');
+  await countMailRequest(ctx, 'verification', user.id, address);
+  await ctx.db.transaction().execute((trx) => queueVerificationMail(ctx, trx, user));
+  mailer(ctx).afterCommit();
 }
 
 /**

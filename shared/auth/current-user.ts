@@ -53,6 +53,7 @@ async function loadSessionUser(
       'user.full_name',
       'user.is_active',
       'user.is_superuser',
+      'user.email_verified',
       'user.created_at',
       'user.updated_at',
       'session.expires_at',

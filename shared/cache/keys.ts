@@ -6,7 +6,7 @@ const PREFIX = 'fs';
 
 export const cacheKeys = {
   /** An open session and its user (shared/auth/current-user.ts). */
-  session: (id: string) => `${PREFIX}:session:v1:${id}`,
+  session: (id: string) => `${PREFIX}:session:v2:${id}`,
   item: (id: string) => `${PREFIX}:item:v1:${id}`,
   rate: (scope: string, subject: string) => `${PREFIX}:rate:v1:${scope}:${subject}`,
 };

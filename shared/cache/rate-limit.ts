@@ -18,14 +18,13 @@ const ADDRESS_WINDOW_SECONDS = 60;
 /** Emails compare case-insensitively (CONTRACT), so "A@x.io" and "a@x.io" share one counter. */
 const accountSubject = (email: string) => email.trim().toLowerCase();
 
-const loginUnavailable = () => serviceUnavailable('Login is temporarily unavailable; try again shortly.', 5);
-
-/** Runs a counter operation, turning "the cache cannot count" into a 503: login fails closed. */
-async function closed<T>(operation: () => Promise<T>): Promise<T> {
+/** Runs a counter operation, turning "the cache cannot count" into a 503: login and mail fail closed. */
+async function closed<T>(operation: () => Promise<T>, what = 'Login'): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof CacheUnavailableError) throw loginUnavailable();
+    if (error instanceof CacheUnavailableError)
+      throw serviceUnavailable(`${what} is temporarily unavailable; try again shortly.`, 5);
     throw error;
   }
 }
@@ -68,6 +67,36 @@ export async function recordLoginFailure(ctx: AppContext, email: string, address
  */
 export async function clearLoginFailures(ctx: AppContext, email: string): Promise<void> {
   await ctx.cache.delete(cacheKeys.rate('login-account', accountSubject(email)));
+}
+
+/**
+ * Requests that send mail (password recovery, a new verification link) go through the login limiter with the
+ * login limits: every request counts, per account (the address asked about, or the signed-in user) and per
+ * client address, in counters of their own. 429 past either; 503 when the cache cannot count (fails closed:
+ * no counter, no mail). The same for an address with or without an account, so a 429 reveals nothing.
+ */
+export async function countMailRequest(
+  ctx: AppContext,
+  kind: 'recovery' | 'verification',
+  account: string,
+  address: string,
+): Promise<void> {
+  const { loginPerAccount, loginPerAddress, loginWindowSeconds } = ctx.config.rateLimit;
+  const [perAccount, perAddress] = await closed(
+    () =>
+      Promise.all([
+        ctx.cache.increment(cacheKeys.rate(`${kind}-account`, accountSubject(account)), loginWindowSeconds),
+        ctx.cache.increment(cacheKeys.rate(`${kind}-address`, address), loginWindowSeconds),
+      ]),
+    kind === 'recovery' ? 'Password recovery' : 'Sending mail',
+  );
+  const blocked = [perAccount, perAddress].filter(
+    (c, i) => c.count > (i === 0 ? loginPerAccount : loginPerAddress),
+  );
+  if (blocked.length > 0) {
+    const wait = Math.max(...blocked.map((c) => (c.ttlSeconds > 0 ? c.ttlSeconds : loginWindowSeconds)));
+    throw tooManyRequests(wait, 'Too many requests for this address; try again later.');
+  }
 }
 
 /** The per-address limit on every route (RATE_LIMIT_PER_MINUTE, 0 = off); fails open when the cache is down. */

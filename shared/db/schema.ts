@@ -13,6 +13,8 @@ export interface UserTable {
   full_name: string | null;
   is_active: Generated<boolean>;
   is_superuser: Generated<boolean>;
+  /** True once a verification link mailed to the current address was used. */
+  email_verified: Generated<boolean>;
   created_at: CreatedAt;
   updated_at: UpdatedAt;
 }
@@ -60,6 +62,37 @@ export interface OutboxEventTable {
   tracestate: ColumnType<string | null, string | null | undefined, never>;
 }
 
+/** A reset or verification link, kept as the SHA-256 (hex) of its token (see shared/auth/email-tokens.ts). */
+export interface EmailTokenTable {
+  token_hash: string;
+  purpose: 'reset' | 'verify';
+  user_id: string;
+  /** The address the link was mailed to: it works only while the account still has that address. */
+  email: string;
+  created_at: CreatedAt;
+  expires_at: Date | string;
+  spent_at: ColumnType<Date | null, never, Date | string>;
+}
+
+/** The transactional outbox of mail (see shared/mail). */
+export interface OutboxMailTable {
+  /** bigint: pg returns it as a string. */
+  seq: ColumnType<string, never, never>;
+  id: string;
+  recipient: string;
+  subject: string;
+  /** Cleared once the SMTP server has taken the mail. */
+  text: string | null;
+  html: string | null;
+  created_at: CreatedAt;
+  attempts: Generated<number>;
+  next_attempt_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  delivered_at: Date | null;
+  last_error: string | null;
+  traceparent: ColumnType<string | null, string | null | undefined, never>;
+  tracestate: ColumnType<string | null, string | null | undefined, never>;
+}
+
 /**
  * Exact row counts kept by triggers (migration 0004): a counter's value is the sum of its rows. Names:
  * `item`, `item.inactive`, `user`, and `item:<owner id>`, `item.inactive:<owner id>`.
@@ -100,6 +133,8 @@ export interface Database {
   item: ItemTable;
   idempotency_key: IdempotencyKeyTable;
   outbox_event: OutboxEventTable;
+  email_token: EmailTokenTable;
+  outbox_mail: OutboxMailTable;
   row_count: RowCountTable;
 }
 
@@ -110,4 +145,5 @@ export type ItemRow = Selectable<ItemTable>;
 export type NewItemRow = Insertable<ItemTable>;
 export type ItemUpdate = Updateable<ItemTable>;
 export type OutboxEventRow = Selectable<OutboxEventTable>;
+export type OutboxMailRow = Selectable<OutboxMailTable>;
 export type SessionRow = Selectable<SessionTable>;

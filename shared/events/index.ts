@@ -1,7 +1,9 @@
 import type { Db } from '../db/index.ts';
+import type { OutboxEventRow } from '../db/schema.ts';
 import type { AppContext } from '../http/context.ts';
+import type { OutboxRelay } from '../outbox/relay.ts';
 import { insertEvent, type NewEvent } from './outbox-store.ts';
-import { OutboxRelay } from './relay.ts';
+import { eventRelay } from './relay.ts';
 
 export type { NewEvent } from './outbox-store.ts';
 
@@ -19,7 +21,7 @@ export interface EventPublisher {
   /** Delivers what a previous instance left behind; cheap to call more than once. */
   start(): void;
   /** The relay, when K_SINK is set (tests wait on it). */
-  readonly relay: OutboxRelay | undefined;
+  readonly relay: OutboxRelay<OutboxEventRow> | undefined;
 }
 
 /** How long shutdown may spend delivering what is left; SIGTERM must end well within 10 s. */
@@ -32,7 +34,7 @@ function createPublisher(ctx: AppContext): EventPublisher {
   if (!sink) {
     return { enabled: false, relay: undefined, async record() {}, afterCommit() {}, start() {} };
   }
-  const relay = new OutboxRelay({
+  const relay = eventRelay({
     sink,
     db: () => ctx.db,
     log: ctx.log,

@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Config } from '../config.ts';
 import { answerClientError, refuseExpectation } from './client-errors.ts';
 import type { AppContext } from './context.ts';
+import { backgroundWork } from './plugins/background-work.ts';
 import { BODY_LIMIT_BYTES, bodyLimit } from './plugins/body-limit.ts';
 import { cors } from './plugins/cors.ts';
 import { answerFrameworkError, errors } from './plugins/errors.ts';
@@ -105,6 +106,7 @@ export async function buildApp(
   if (config.maxInFlightRequests > 0) app.register(loadShedding, { maxInFlight: config.maxInFlightRequests });
   app.register(requestId);
   app.register(gracefulClose);
+  app.register(backgroundWork);
   app.register(errors);
   // The OpenAPI build registers @fastify/swagger here, on the root, so its onRoute hook sees every route.
   if (options.describe) await options.describe(app);

@@ -6,6 +6,7 @@ import { definition as items } from '../../functions/items/routes.ts';
 import { definition as users } from '../../functions/users/routes.ts';
 import { hashRefreshToken } from '../../shared/auth/refresh-tokens.ts';
 import { deleteExpiredSessions, REFRESH_GRACE_SECONDS } from '../../shared/auth/session-store.ts';
+import { cacheKeys } from '../../shared/cache/keys.ts';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
@@ -237,7 +238,7 @@ describe('the refresh_token grant', () => {
       .set({ expires_at: sql`now() - interval '1 second'` } as never)
       .where('id', '=', sid)
       .execute();
-    await server.ctx.cache.delete(`fs:session:v1:${sid}`);
+    await server.ctx.cache.delete(cacheKeys.session(sid));
     expect((await problemOf(await refresh(late.refresh_token as string), 400)).error).toBe('invalid_grant');
     expect(await accessWorks(late.access_token)).toBe(false);
   });

@@ -25,7 +25,16 @@ afterAll(async () => {
   await database.close();
 });
 
-const USER_KEYS = ['created_at', 'email', 'full_name', 'id', 'is_active', 'is_superuser', 'updated_at'];
+const USER_KEYS = [
+  'created_at',
+  'email',
+  'email_verified',
+  'full_name',
+  'id',
+  'is_active',
+  'is_superuser',
+  'updated_at',
+];
 const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
 function call(method: string, path: string, user?: TestUser, body?: unknown) {

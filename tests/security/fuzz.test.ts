@@ -176,6 +176,7 @@ const PRIVILEGED_FIELDS = [
   'owner_id',
   'is_superuser',
   'is_active',
+  'email_verified',
   'created_at',
   'updated_at',
   'hashed_password',

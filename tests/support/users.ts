@@ -40,7 +40,16 @@ export async function createTestUser(
       is_superuser: options.superuser ?? false,
       is_active: options.active ?? true,
     })
-    .returning(['id', 'email', 'full_name', 'is_active', 'is_superuser', 'created_at', 'updated_at'])
+    .returning([
+      'id',
+      'email',
+      'full_name',
+      'is_active',
+      'is_superuser',
+      'email_verified',
+      'created_at',
+      'updated_at',
+    ])
     .executeTakeFirstOrThrow();
   const session = await createSession(db, {
     userId: row.id,

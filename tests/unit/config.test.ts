@@ -51,6 +51,40 @@ describe('loadConfig', () => {
     );
   });
 
+  it("reads the template's mail variables, with the contract defaults", () => {
+    const defaults = loadConfig({ DATA_DIR: dataDir() }).mail;
+    expect(defaults).toMatchObject({
+      smtp: undefined,
+      from: { email: 'noreply@example.com', name: 'function-set' },
+      frontendHost: 'http://localhost:8080',
+      resetTokenHours: 1,
+      verifyTokenHours: 48,
+    });
+    const smtp = (env: Record<string, string>) =>
+      loadConfig({ DATA_DIR: dataDir(), SMTP_HOST: 'mail', ...env }).mail.smtp;
+    expect(smtp({})).toEqual({
+      host: 'mail',
+      port: 587,
+      user: undefined,
+      password: undefined,
+      startTls: true,
+      ssl: false,
+    });
+    expect(smtp({ SMTP_SSL: 'true' })).toMatchObject({ port: 465, startTls: false, ssl: true });
+    expect(smtp({ SMTP_TLS: 'False', SMTP_PORT: '1025' })).toMatchObject({ port: 1025, startTls: false });
+    expect(
+      loadConfig({ DATA_DIR: dataDir(), FRONTEND_HOST: 'https://app.example.com/' }).mail.frontendHost,
+    ).toBe('https://app.example.com');
+    expect(
+      problemsOf({ SMTP_TLS: 'yes', FRONTEND_HOST: 'app', EMAIL_RESET_TOKEN_EXPIRE_HOURS: '0' }).map(
+        (p) => p.split(':')[0],
+      ),
+    ).toEqual(expect.arrayContaining(['SMTP_TLS', 'FRONTEND_HOST', 'EMAIL_RESET_TOKEN_EXPIRE_HOURS']));
+    expect(problemsOf({ SMTP_TLS: 'true', SMTP_SSL: 'true' })).toContain(
+      'SMTP_TLS, SMTP_SSL: set one of them (STARTTLS, or TLS from the start), not both',
+    );
+  });
+
   it('requires SECRET_KEY in production, and refuses a short one anywhere', () => {
     expect(problemsOf({ ENVIRONMENT: 'production' })).toContain(
       'SECRET_KEY: required when ENVIRONMENT=production',

@@ -1,8 +1,8 @@
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
 import { toBinaryMessage } from '../../shared/events/cloudevent.ts';
-import { retryDelayMs } from '../../shared/events/relay.ts';
 import { PaginationQuery } from '../../shared/http/pagination.ts';
+import { retryDelayMs } from '../../shared/outbox/relay.ts';
 
 describe('retryDelayMs', () => {
   it('doubles per attempt up to the maximum, with jitter between half and all of it', () => {

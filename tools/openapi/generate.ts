@@ -57,6 +57,8 @@ const ProblemSchema = v.object({
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'The request cannot be processed.',
+  405: 'This path does not take this method; Allow lists those it does.',
+  500: 'An unexpected error; quote the x-request-id when reporting it.',
   401: 'Not authenticated: no token, or a bad or expired one (see WWW-Authenticate).',
   403: 'Signed in, but not allowed to do this.',
   404: 'Not found (or not yours).',
@@ -75,6 +77,7 @@ const ERROR_HEADERS: Record<number, Record<string, { type: string; description: 
       description: 'Bearer, with error="invalid_token" for a bad token.',
     },
   },
+  405: { Allow: { type: 'string', description: 'The methods this path takes.' } },
   429: { 'Retry-After': { type: 'string', description: 'Seconds to wait before retrying.' } },
   503: { 'Retry-After': { type: 'string', description: 'Seconds to wait before retrying.' } },
 };
@@ -199,7 +202,8 @@ function successResponse(response: ResponseSpec, strict: boolean) {
  * that cannot answer, which every route but liveness may meet.
  */
 function errorStatuses(spec: AnyRoute, url: string): number[] {
-  const statuses = new Set<number>(spec.errors ?? []);
+  // Any operation: another method on its path (405 with Allow), a fault (500).
+  const statuses = new Set<number>([...(spec.errors ?? []), 405, 500]);
   if (spec.auth) statuses.add(401);
   if (spec.auth?.role === 'superuser') statuses.add(403);
   if (spec.params || spec.query || spec.body || spec.headers) statuses.add(422);
