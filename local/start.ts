@@ -2,9 +2,10 @@
 // DATABASE_URL is not set. See the README for why one process rather than one per function.
 import { resolve } from 'node:path';
 import { allFunctions } from '../functions/registry.ts';
-import { ConfigError, loadConfig, loadDotEnv } from '../shared/config.ts';
+import { ConfigError, DEFAULT_DATA_DIR, loadConfig, loadDotEnv } from '../shared/config.ts';
 import { createDatabase } from '../shared/db/index.ts';
 import { setupDatabase } from '../shared/db/migrate.ts';
+import { useDevSecretKey } from '../shared/dev-data.ts';
 import { startServer, stopOnSignals } from '../shared/http/server.ts';
 import { mailer } from '../shared/mail/index.ts';
 import { createLogger } from '../shared/telemetry/logger.ts';
@@ -15,11 +16,12 @@ async function main(): Promise<void> {
   let embedded: EmbeddedDatabase | undefined;
   const hasDatabase = process.env.DATABASE_URL || process.env.POSTGRES_SERVER;
   if (!hasDatabase) {
-    const dataDir = resolve(process.env.DATA_DIR || '.data', 'postgres');
+    const dataDir = resolve(process.env.DATA_DIR || DEFAULT_DATA_DIR, 'postgres');
     process.stdout.write(`starting embedded PostgreSQL (data in ${dataDir})...\n`);
     embedded = await startEmbeddedPostgres({ dataDir });
     process.env.DATABASE_URL = embedded.url;
   }
+  const devSecretKey = useDevSecretKey();
   const config = loadConfig();
   const log = createLogger('local', config.logLevel);
   const database = createDatabase(config);
@@ -45,7 +47,7 @@ async function main(): Promise<void> {
       `  Node.js    ${process.version}`,
       `  Log in as  ${config.firstSuperuser.email} / ${password}`,
       `             curl -d 'username=${config.firstSuperuser.email}&password=...' ${base}/auth/token`,
-      config.auth.secretKeyGenerated ? '  SECRET_KEY not set: using a development key kept in .data/' : '',
+      devSecretKey ? '  SECRET_KEY not set: using a development key kept in .data/' : '',
       '  Ctrl-C stops everything.',
       '',
     ]

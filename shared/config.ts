@@ -1,93 +1,15 @@
 import { createPrivateKey, createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import proxyAddr from '@fastify/proxy-addr';
 import * as v from 'valibot';
-import { LEVEL_NAMES, type Level } from './telemetry/levels.ts';
+import { LEVEL_NAMES } from './telemetry/levels.ts';
 
 /**
  * The environment of CONTRACT.md, parsed once and typed. Every function reads its settings from here, so a
  * misconfigured deployment fails at start-up with one message naming every bad variable, rather than at the
- * first request that happens to need it.
+ * first request that happens to need it. Parsing only reads: the development values kept on disk are made by
+ * the start-up code (shared/dev-data.ts).
  */
-
-export type Environment = 'development' | 'staging' | 'production';
-
-export interface Config {
-  environment: Environment;
-  port: number;
-  /** Requests served at once by one process; past it, 503 at once (0 = no limit). */
-  maxInFlightRequests: number;
-  logLevel: Level;
-  dataDir: string;
-  database: {
-    url: string | undefined;
-    poolMax: number;
-    /** Requests that may wait for a pooled connection; past it, 503 at once rather than a growing queue. */
-    poolQueueMax: number;
-    connectTimeoutMs: number;
-    statementTimeoutMs: number;
-  };
-  cache: { upstashUrl: string | undefined; upstashToken: string | undefined; timeoutMs: number };
-  auth: {
-    secretKey: string;
-    secretKeyGenerated: boolean;
-    jwtPrivateKey: string | undefined;
-    /** Verify-only functions get the public half (PEM) instead of the private key. */
-    jwtPublicKey: string | undefined;
-    issuer: string;
-    audience: string;
-    accessTokenExpireMinutes: number;
-    /** A session's lifetime from its login; refreshes never extend it. */
-    refreshTokenExpireDays: number;
-    bcryptCost: number;
-  };
-  firstSuperuser: { email: string; password: string | undefined };
-  corsOrigins: string[];
-  /** Which peers' X-Forwarded-For is believed for the client address (Fastify's `trustProxy`). */
-  trustProxy: boolean | number | string[];
-  rateLimit: {
-    perAddressPerMinute: number;
-    loginPerAccount: number;
-    loginPerAddress: number;
-    loginWindowSeconds: number;
-  };
-  events: { sink: string | undefined; retryBaseMs: number; retryMaxMs: number };
-  mail: {
-    /** The SMTP server; undefined: mail goes to the local inbox (development) or waits in the outbox. */
-    smtp: SmtpSettings | undefined;
-    from: { email: string; name: string };
-    /** Base of the links in mails. */
-    frontendHost: string;
-    resetTokenHours: number;
-    verifyTokenHours: number;
-    retryBaseMs: number;
-    retryMaxMs: number;
-    /** Where mail is kept, as .eml files, when no SMTP server is configured (local runs). */
-    inboxDir: string;
-  };
-  otel: {
-    /** Where spans go over OTLP/gRPC; undefined means tracing is off and no exporter is ever loaded. */
-    endpoint: string | undefined;
-    serviceName: string | undefined;
-    /** OTEL_RESOURCE_ATTRIBUTES, decoded; they win over the defaults (function, version, revision). */
-    resourceAttributes: Record<string, string>;
-    /** Set by Knative in every revision's pods; they name the revision on every span. */
-    knative: { service: string | undefined; configuration: string | undefined; revision: string | undefined };
-  };
-}
-
-/** The template's SMTP_* variables. */
-export interface SmtpSettings {
-  host: string;
-  port: number;
-  user: string | undefined;
-  password: string | undefined;
-  /** SMTP_TLS: upgrade the connection with STARTTLS (and refuse a server that cannot). */
-  startTls: boolean;
-  /** SMTP_SSL: TLS from the first byte (port 465). */
-  ssl: boolean;
-}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -108,14 +30,6 @@ const intVar = (min: number, max: number) =>
     v.maxValue(max, `must be at most ${max}`),
   );
 
-const boolVar = v.pipe(
-  v.string(),
-  v.trim(),
-  v.toLowerCase(),
-  v.picklist(['true', 'false', '1', '0'], 'must be true or false'),
-  v.transform((value) => value === 'true' || value === '1'),
-);
-
 const urlVar = (protocols: string[]) =>
   v.pipe(
     v.string(),
@@ -131,6 +45,43 @@ const urlVar = (protocols: string[]) =>
       `must be a URL (${protocols.join(' or ')})`,
     ),
   );
+
+const boolVar = v.pipe(
+  v.string(),
+  v.trim(),
+  v.toLowerCase(),
+  v.picklist(['true', 'false', '1', '0'], 'must be true or false'),
+  v.transform((value) => value === 'true' || value === '1'),
+);
+
+const nonEmpty = () => v.pipe(v.string(), v.minLength(1));
+
+/** A value read by `parse`, which answers a message instead when the text is wrong. */
+const parsedBy = <T>(parse: (raw: string) => T | string) =>
+  v.pipe(
+    v.string(),
+    v.rawTransform<string, Exclude<T, string>>(({ dataset, addIssue, NEVER }) => {
+      const parsed = parse(dataset.value);
+      if (typeof parsed !== 'string') return parsed as Exclude<T, string>;
+      addIssue({ message: parsed });
+      return NEVER;
+    }),
+  );
+
+/**
+ * One environment variable: its name, what it is for (one line), and its schema with its default. The config's
+ * shape is made of these, so a variable is declared once and `Config` is inferred from it.
+ */
+function variable<const TSchema extends v.GenericSchema<string | undefined, unknown>>(
+  name: string,
+  description: string,
+  schema: TSchema,
+) {
+  return v.pipe(schema, v.metadata({ variable: name }), v.description(description));
+}
+
+/** Also read before parsing, by the start-up code that keeps development data there. */
+export const DEFAULT_DATA_DIR = '.data';
 
 /**
  * In the cluster every hop between the client and the pod (load balancer, Istio gateway, Knative activator,
@@ -162,109 +113,6 @@ export function parseTrustProxy(raw: string): boolean | number | string[] | stri
   return entries;
 }
 
-const envSchema = v.object({
-  ENVIRONMENT: v.optional(v.picklist(['development', 'staging', 'production']), 'development'),
-  PORT: v.optional(intVar(1, 65535), '8080'),
-  MAX_IN_FLIGHT_REQUESTS: v.optional(intVar(0, 100_000), '256'),
-  LOG_LEVEL: v.optional(v.picklist(LEVEL_NAMES), 'info'),
-  DATA_DIR: v.optional(v.string(), '.data'),
-  DATABASE_URL: v.optional(urlVar(['postgres:', 'postgresql:'])),
-  DB_POOL_MAX: v.optional(intVar(1, 100), '5'),
-  DB_POOL_QUEUE_MAX: v.optional(intVar(0, 10_000), '50'),
-  DB_CONNECT_TIMEOUT_MS: v.optional(intVar(100, 60_000), '3000'),
-  DB_STATEMENT_TIMEOUT_MS: v.optional(intVar(100, 600_000), '10000'),
-  UPSTASH_REDIS_REST_URL: v.optional(urlVar(['http:', 'https:'])),
-  UPSTASH_REDIS_REST_TOKEN: v.optional(v.pipe(v.string(), v.minLength(1))),
-  CACHE_TIMEOUT_MS: v.optional(intVar(10, 10_000), '250'),
-  SECRET_KEY: v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters'))),
-  JWT_PRIVATE_KEY: v.optional(
-    v.pipe(v.string(), v.includes('PRIVATE KEY', 'must be a PEM private key (Ed25519 or RSA)')),
-  ),
-  JWT_PUBLIC_KEY: v.optional(
-    v.pipe(v.string(), v.includes('PUBLIC KEY', 'must be a PEM public key (Ed25519 or RSA)')),
-  ),
-  JWT_ISSUER: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set'),
-  JWT_AUDIENCE: v.optional(v.pipe(v.string(), v.minLength(1)), 'function-set-api'),
-  ACCESS_TOKEN_EXPIRE_MINUTES: v.optional(intVar(1, 60 * 24 * 30), '30'),
-  REFRESH_TOKEN_EXPIRE_DAYS: v.optional(intVar(1, 365), '14'),
-  BCRYPT_COST: v.optional(intVar(4, 16), '12'),
-  FIRST_SUPERUSER_EMAIL: v.optional(
-    v.pipe(v.string(), v.trim(), v.email('must be an email address')),
-    'admin@example.com',
-  ),
-  FIRST_SUPERUSER_PASSWORD: v.optional(
-    v.pipe(
-      v.string(),
-      v.minLength(8, 'must be at least 8 characters'),
-      v.check((value) => Buffer.byteLength(value) <= 72, 'must be at most 72 bytes'),
-    ),
-  ),
-  BACKEND_CORS_ORIGINS: v.optional(v.string(), '["http://localhost"]'),
-  RATE_LIMIT_PER_MINUTE: v.optional(intVar(0, 1_000_000), '1200'),
-  TRUST_PROXY: v.optional(v.string(), DEFAULT_TRUST_PROXY),
-  LOGIN_RATE_LIMIT_PER_ACCOUNT: v.optional(intVar(1, 10_000), '5'),
-  LOGIN_RATE_LIMIT_PER_ADDRESS: v.optional(intVar(1, 100_000), '20'),
-  LOGIN_RATE_LIMIT_WINDOW_SECONDS: v.optional(intVar(1, 86_400), '900'),
-  K_SINK: v.optional(urlVar(['http:', 'https:'])),
-  EVENTS_RETRY_BASE_MS: v.optional(intVar(1, 600_000), '500'),
-  EVENTS_RETRY_MAX_MS: v.optional(intVar(1, 3_600_000), '30000'),
-  SMTP_HOST: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty())),
-  SMTP_PORT: v.optional(intVar(1, 65535)),
-  SMTP_USER: v.optional(v.string()),
-  SMTP_PASSWORD: v.optional(v.string()),
-  SMTP_TLS: v.optional(boolVar, 'true'),
-  SMTP_SSL: v.optional(boolVar, 'false'),
-  SMTP_RETRY_BASE_MS: v.optional(intVar(1, 600_000), '1000'),
-  SMTP_RETRY_MAX_MS: v.optional(intVar(1, 86_400_000), '600000'),
-  EMAILS_FROM_EMAIL: v.optional(
-    v.pipe(v.string(), v.trim(), v.email('must be an email address')),
-    'noreply@example.com',
-  ),
-  EMAILS_FROM_NAME: v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty()), 'function-set'),
-  FRONTEND_HOST: v.optional(urlVar(['http:', 'https:']), 'http://localhost:8080'),
-  EMAIL_RESET_TOKEN_EXPIRE_HOURS: v.optional(intVar(1, 24 * 7), '1'),
-  EMAIL_VERIFY_TOKEN_EXPIRE_HOURS: v.optional(intVar(1, 24 * 30), '48'),
-  OTEL_EXPORTER_OTLP_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: v.optional(urlVar(['http:', 'https:'])),
-  OTEL_SERVICE_NAME: v.optional(v.pipe(v.string(), v.minLength(1))),
-  OTEL_SDK_DISABLED: v.optional(v.picklist(['true', 'false', 'TRUE', 'FALSE'])),
-  OTEL_TRACES_EXPORTER: v.optional(v.picklist(['otlp', 'none'], 'must be "otlp" or "none"')),
-  // Only gRPC is bundled; an HTTP collector port would silently receive nothing.
-  OTEL_EXPORTER_OTLP_PROTOCOL: v.optional(
-    v.literal('grpc', 'must be "grpc" (the only OTLP transport built in)'),
-  ),
-  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: v.optional(
-    v.literal('grpc', 'must be "grpc" (the only OTLP transport built in)'),
-  ),
-  OTEL_TRACES_SAMPLER: v.optional(
-    v.picklist([
-      'always_on',
-      'always_off',
-      'traceidratio',
-      'parentbased_always_on',
-      'parentbased_always_off',
-      'parentbased_traceidratio',
-    ]),
-  ),
-  OTEL_TRACES_SAMPLER_ARG: v.optional(
-    v.pipe(v.string(), v.trim(), v.regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')),
-  ),
-  OTEL_RESOURCE_ATTRIBUTES: v.optional(v.string()),
-  K_SERVICE: v.optional(v.string()),
-  K_CONFIGURATION: v.optional(v.string()),
-  K_REVISION: v.optional(v.string()),
-});
-
-/** Every variable the configuration reads (tests check that README.md and .env.example document each one). */
-export const CONFIG_VARIABLES = [
-  ...Object.keys(envSchema.entries),
-  'POSTGRES_SERVER',
-  'POSTGRES_PORT',
-  'POSTGRES_USER',
-  'POSTGRES_PASSWORD',
-  'POSTGRES_DB',
-];
-
 /** Accepts a JSON list or a comma list, as the seed's BACKEND_CORS_ORIGINS did. */
 export function parseOrigins(raw: string): string[] | string {
   const text = raw.trim();
@@ -289,35 +137,6 @@ export function parseOrigins(raw: string): string[] | string {
   return origins;
 }
 
-/** PEM keys arrive with literal "\\n" when set through a one-line environment variable. */
-const pem = (value: string | undefined) => value?.replace(/\\n/g, '\n');
-
-/**
- * Parses a JWT key here, at start-up, so a wrong key (not PEM, EC, RSA under 2048 bits) stops the process
- * with its variable named instead of failing every token request later.
- */
-function jwtKeyProblem(
-  name: string,
-  value: string | undefined,
-  marker: string,
-  parse: (key: string) => KeyObject,
-) {
-  // Without the PEM marker the schema has already named the variable.
-  if (!value?.includes(marker)) return undefined;
-  let key: KeyObject;
-  try {
-    key = parse(value);
-  } catch {
-    return `${name}: is not a readable PEM key`;
-  }
-  if (key.asymmetricKeyType === 'ed25519') return undefined;
-  if (key.asymmetricKeyType === 'rsa')
-    return (key.asymmetricKeyDetails?.modulusLength ?? 0) >= 2048
-      ? undefined
-      : `${name}: RSA keys must have at least 2048 bits`;
-  return `${name}: must be an Ed25519 or RSA key, not ${key.asymmetricKeyType}`;
-}
-
 /**
  * OTEL_RESOURCE_ATTRIBUTES: `key=value,key=value`, with ',' and '=' percent-encoded inside keys and values.
  * Returns a message instead when it is malformed (the SDK would silently drop the whole variable).
@@ -338,7 +157,410 @@ export function parseResourceAttributes(raw: string): Record<string, string> | s
   return attributes;
 }
 
-/** The seed's POSTGRES_* variables, assembled into one URL when DATABASE_URL is not given. */
+/**
+ * A JWT key in PEM, parsed here, at start-up, so a wrong key (not PEM, EC, RSA under 2048 bits) stops the
+ * process with its variable named instead of failing every token request later. PEM keys arrive with literal
+ * "\\n" when set through a one-line environment variable.
+ */
+const pemKey = (marker: 'PRIVATE KEY' | 'PUBLIC KEY', parse: (key: string) => KeyObject) =>
+  v.pipe(
+    v.string(),
+    v.includes(marker, `must be a PEM ${marker.split(' ')[0]?.toLowerCase()} key (Ed25519 or RSA)`),
+    v.transform((value) => value.replace(/\\n/g, '\n')),
+    v.rawTransform<string, string>(({ dataset, addIssue, NEVER }) => {
+      let key: KeyObject;
+      try {
+        key = parse(dataset.value);
+      } catch {
+        addIssue({ message: 'is not a readable PEM key' });
+        return NEVER;
+      }
+      if (key.asymmetricKeyType === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048)
+        addIssue({ message: 'RSA keys must have at least 2048 bits' });
+      else if (key.asymmetricKeyType !== 'ed25519' && key.asymmetricKeyType !== 'rsa')
+        addIssue({ message: `must be an Ed25519 or RSA key, not ${key.asymmetricKeyType}` });
+      return dataset.value;
+    }),
+  );
+
+const grpcOnly = () => v.literal('grpc', 'must be "grpc" (the only OTLP transport built in)');
+
+/** Every variable, where the config keeps it, its default and its validation. */
+const configSchema = v.object({
+  environment: variable(
+    'ENVIRONMENT',
+    'development, staging or production (production requires SECRET_KEY and FIRST_SUPERUSER_PASSWORD)',
+    v.optional(v.picklist(['development', 'staging', 'production']), 'development'),
+  ),
+  port: variable('PORT', 'listen port (Knative sets it)', v.optional(intVar(1, 65535), '8080')),
+  maxInFlightRequests: variable(
+    'MAX_IN_FLIGHT_REQUESTS',
+    'requests served at once by one process; past it, 503 at once (0 = no limit)',
+    v.optional(intVar(0, 100_000), '256'),
+  ),
+  logLevel: variable('LOG_LEVEL', 'pino level', v.optional(v.picklist(LEVEL_NAMES), 'info')),
+  dataDir: variable(
+    'DATA_DIR',
+    'where local runs keep the embedded database, the dev SECRET_KEY and the dev superuser password',
+    v.optional(v.string(), DEFAULT_DATA_DIR),
+  ),
+  database: v.object({
+    url: variable(
+      'DATABASE_URL',
+      "PostgreSQL URL (the seed's POSTGRES_* variables are accepted instead)",
+      v.optional(urlVar(['postgres:', 'postgresql:'])),
+    ),
+    poolMax: variable('DB_POOL_MAX', 'connections per process', v.optional(intVar(1, 100), '5')),
+    poolQueueMax: variable(
+      'DB_POOL_QUEUE_MAX',
+      'requests that may wait for a pooled connection; past it, 503 at once rather than a growing queue',
+      v.optional(intVar(0, 10_000), '50'),
+    ),
+    connectTimeoutMs: variable(
+      'DB_CONNECT_TIMEOUT_MS',
+      'bound on connecting',
+      v.optional(intVar(100, 60_000), '3000'),
+    ),
+    statementTimeoutMs: variable(
+      'DB_STATEMENT_TIMEOUT_MS',
+      'bound on one statement',
+      v.optional(intVar(100, 600_000), '10000'),
+    ),
+  }),
+  cache: v.object({
+    upstashUrl: variable(
+      'UPSTASH_REDIS_REST_URL',
+      'shared cache and rate limits through @upstash/redis',
+      v.optional(urlVar(['http:', 'https:'])),
+    ),
+    upstashToken: variable('UPSTASH_REDIS_REST_TOKEN', 'its token', v.optional(nonEmpty())),
+    timeoutMs: variable(
+      'CACHE_TIMEOUT_MS',
+      'bound on every cache call; past it the request goes on without the cache',
+      v.optional(intVar(10, 10_000), '250'),
+    ),
+  }),
+  auth: v.object({
+    secretKey: variable(
+      'SECRET_KEY',
+      'HS256 key for JWTs, the same for every function (the start-up code supplies the dev key when unset)',
+      // Without the start-up code (a test, a tool) tokens only need to agree within this process.
+      v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters')), () =>
+        randomBytes(32).toString('base64url'),
+      ),
+    ),
+    // Arrows, not the functions themselves: bundles load node:crypto on first use, and most configs have no key.
+    jwtPrivateKey: variable(
+      'JWT_PRIVATE_KEY',
+      'PEM (Ed25519 or RSA): tokens are signed with it and its public JWKS is published',
+      v.optional(pemKey('PRIVATE KEY', (key) => createPrivateKey(key))),
+    ),
+    jwtPublicKey: variable(
+      'JWT_PUBLIC_KEY',
+      'the matching public PEM, for functions that only verify tokens',
+      v.optional(pemKey('PUBLIC KEY', (key) => createPublicKey(key))),
+    ),
+    issuer: variable('JWT_ISSUER', '`iss` of issued tokens', v.optional(nonEmpty(), 'function-set')),
+    audience: variable('JWT_AUDIENCE', '`aud` of issued tokens', v.optional(nonEmpty(), 'function-set-api')),
+    accessTokenExpireMinutes: variable(
+      'ACCESS_TOKEN_EXPIRE_MINUTES',
+      'access token lifetime',
+      v.optional(intVar(1, 60 * 24 * 30), '30'),
+    ),
+    refreshTokenExpireDays: variable(
+      'REFRESH_TOKEN_EXPIRE_DAYS',
+      "a session's lifetime from its login; refreshes never extend it",
+      v.optional(intVar(1, 365), '14'),
+    ),
+    bcryptCost: variable('BCRYPT_COST', 'bcrypt cost factor', v.optional(intVar(4, 16), '12')),
+  }),
+  firstSuperuser: v.object({
+    email: variable(
+      'FIRST_SUPERUSER_EMAIL',
+      'the first superuser, created once at migration time',
+      v.optional(
+        v.pipe(v.string(), v.trim(), v.email('must be an email address'), v.toLowerCase()),
+        'admin@example.com',
+      ),
+    ),
+    password: variable(
+      'FIRST_SUPERUSER_PASSWORD',
+      'its password (outside production, generated and kept under DATA_DIR when unset)',
+      v.optional(
+        v.pipe(
+          v.string(),
+          v.minLength(8, 'must be at least 8 characters'),
+          v.check((value) => Buffer.byteLength(value) <= 72, 'must be at most 72 bytes'),
+        ),
+      ),
+    ),
+  }),
+  corsOrigins: variable(
+    'BACKEND_CORS_ORIGINS',
+    'allowed browser origins, JSON list or comma list',
+    v.optional(parsedBy(parseOrigins), '["http://localhost"]'),
+  ),
+  trustProxy: variable(
+    'TRUST_PROXY',
+    "which peers' X-Forwarded-For is believed for the client address (Fastify's `trustProxy`)",
+    v.optional(parsedBy(parseTrustProxy), DEFAULT_TRUST_PROXY),
+  ),
+  rateLimit: v.object({
+    perAddressPerMinute: variable(
+      'RATE_LIMIT_PER_MINUTE',
+      'requests per minute per client address on every route (0 = off)',
+      v.optional(intVar(0, 1_000_000), '1200'),
+    ),
+    loginPerAccount: variable(
+      'LOGIN_RATE_LIMIT_PER_ACCOUNT',
+      'failed logins allowed per account within the window',
+      v.optional(intVar(1, 10_000), '5'),
+    ),
+    loginPerAddress: variable(
+      'LOGIN_RATE_LIMIT_PER_ADDRESS',
+      'failed logins allowed per client address within the window',
+      v.optional(intVar(1, 100_000), '20'),
+    ),
+    loginWindowSeconds: variable(
+      'LOGIN_RATE_LIMIT_WINDOW_SECONDS',
+      'the window of the login limits',
+      v.optional(intVar(1, 86_400), '900'),
+    ),
+  }),
+  events: v.object({
+    sink: variable(
+      'K_SINK',
+      'Knative SinkBinding target: item events are POSTed there as CloudEvents',
+      v.optional(urlVar(['http:', 'https:'])),
+    ),
+    retryBaseMs: variable(
+      'EVENTS_RETRY_BASE_MS',
+      'first delay between delivery attempts of an event',
+      v.optional(intVar(1, 600_000), '500'),
+    ),
+    retryMaxMs: variable(
+      'EVENTS_RETRY_MAX_MS',
+      'longest delay between delivery attempts of an event',
+      v.optional(intVar(1, 3_600_000), '30000'),
+    ),
+  }),
+  mail: v.object({
+    /** The SMTP server; undefined: mail goes to the local inbox (development) or waits in the outbox. */
+    smtp: v.pipe(
+      v.object({
+        host: variable(
+          'SMTP_HOST',
+          'the mail server (unset: development keeps mail in the local inbox, others queue it)',
+          v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty())),
+        ),
+        port: variable(
+          'SMTP_PORT',
+          'its port (default 587, or 465 with SMTP_SSL)',
+          v.optional(intVar(1, 65535)),
+        ),
+        user: variable('SMTP_USER', 'SMTP login, when the server asks for one', v.optional(v.string())),
+        password: variable('SMTP_PASSWORD', 'its password', v.optional(v.string())),
+        tls: variable('SMTP_TLS', 'STARTTLS, required when true', v.optional(boolVar, 'true')),
+        ssl: variable('SMTP_SSL', 'TLS from the first byte (port 465)', v.optional(boolVar, 'false')),
+      }),
+      v.transform(({ host, port, user, password, tls, ssl }) =>
+        host
+          ? {
+              host,
+              port: port ?? (ssl ? 465 : 587),
+              user,
+              password,
+              /** Upgrade the connection with STARTTLS (and refuse a server that cannot). */
+              startTls: tls && !ssl,
+              /** TLS from the first byte (port 465). */
+              ssl,
+            }
+          : undefined,
+      ),
+    ),
+    from: v.object({
+      email: variable(
+        'EMAILS_FROM_EMAIL',
+        'sender of every mail',
+        v.optional(v.pipe(v.string(), v.trim(), v.email('must be an email address')), 'noreply@example.com'),
+      ),
+      name: variable(
+        'EMAILS_FROM_NAME',
+        "the sender's name, which also titles the mails",
+        v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty()), 'function-set'),
+      ),
+    }),
+    frontendHost: variable(
+      'FRONTEND_HOST',
+      'base of the links in mails',
+      v.optional(
+        v.pipe(
+          urlVar(['http:', 'https:']),
+          v.transform((value) => value.replace(/\/+$/, '')),
+        ),
+        'http://localhost:8080',
+      ),
+    ),
+    resetTokenHours: variable(
+      'EMAIL_RESET_TOKEN_EXPIRE_HOURS',
+      'lifetime of a reset link',
+      v.optional(intVar(1, 24 * 7), '1'),
+    ),
+    verifyTokenHours: variable(
+      'EMAIL_VERIFY_TOKEN_EXPIRE_HOURS',
+      'lifetime of a verification link',
+      v.optional(intVar(1, 24 * 30), '48'),
+    ),
+    retryBaseMs: variable(
+      'SMTP_RETRY_BASE_MS',
+      'first delay between attempts to send one mail',
+      v.optional(intVar(1, 600_000), '1000'),
+    ),
+    retryMaxMs: variable(
+      'SMTP_RETRY_MAX_MS',
+      'longest delay between attempts to send one mail',
+      v.optional(intVar(1, 86_400_000), '600000'),
+    ),
+  }),
+  otel: v.object({
+    /** Where spans go over OTLP/gRPC; undefined means tracing is off and no exporter is ever loaded. */
+    endpoint: v.pipe(
+      v.object({
+        all: variable(
+          'OTEL_EXPORTER_OTLP_ENDPOINT',
+          'OTLP/gRPC collector for traces',
+          v.optional(urlVar(['http:', 'https:'])),
+        ),
+        traces: variable(
+          'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+          'the same for traces only (wins)',
+          v.optional(urlVar(['http:', 'https:'])),
+        ),
+        sdkDisabled: variable(
+          'OTEL_SDK_DISABLED',
+          '`true` turns tracing off even with an endpoint',
+          v.optional(v.picklist(['true', 'false', 'TRUE', 'FALSE'])),
+        ),
+        exporter: variable(
+          'OTEL_TRACES_EXPORTER',
+          '`none` turns tracing off even with an endpoint',
+          v.optional(v.picklist(['otlp', 'none'], 'must be "otlp" or "none"')),
+        ),
+      }),
+      v.transform(({ all, traces, sdkDisabled, exporter }) =>
+        sdkDisabled?.toLowerCase() === 'true' || exporter === 'none' ? undefined : (traces ?? all),
+      ),
+    ),
+    // Only gRPC is bundled; an HTTP collector port would silently receive nothing.
+    protocol: variable('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTLP transport', v.optional(grpcOnly())),
+    tracesProtocol: variable(
+      'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
+      'OTLP transport for traces',
+      v.optional(grpcOnly()),
+    ),
+    // The sampler variables are read by the SDK itself; checked here so a typo stops start-up.
+    sampler: variable(
+      'OTEL_TRACES_SAMPLER',
+      'standard sampler name',
+      v.optional(
+        v.picklist([
+          'always_on',
+          'always_off',
+          'traceidratio',
+          'parentbased_always_on',
+          'parentbased_always_off',
+          'parentbased_traceidratio',
+        ]),
+      ),
+    ),
+    samplerArg: variable(
+      'OTEL_TRACES_SAMPLER_ARG',
+      "the sampler's ratio",
+      v.optional(
+        v.pipe(v.string(), v.trim(), v.regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')),
+      ),
+    ),
+    serviceName: variable(
+      'OTEL_SERVICE_NAME',
+      '`service.name` (default: the function)',
+      v.optional(nonEmpty()),
+    ),
+    /** Decoded; they win over the defaults (function, version, revision). */
+    resourceAttributes: variable(
+      'OTEL_RESOURCE_ATTRIBUTES',
+      'extra resource attributes, `key=value,…`',
+      v.optional(parsedBy(parseResourceAttributes), ''),
+    ),
+    /** Set by Knative in every revision's pods; they name the revision on every span. */
+    knative: v.object({
+      service: variable('K_SERVICE', 'set by Knative', v.optional(v.string())),
+      configuration: variable('K_CONFIGURATION', 'set by Knative', v.optional(v.string())),
+      revision: variable('K_REVISION', 'set by Knative', v.optional(v.string())),
+    }),
+  }),
+});
+
+export type Config = v.InferOutput<typeof configSchema>;
+export type Environment = Config['environment'];
+export type SmtpSettings = NonNullable<Config['mail']['smtp']>;
+
+/** Rules between variables, checked on the environment itself so they are reported with every other problem. */
+const RELATIONS: ((env: Env) => string | undefined)[] = [
+  (env) =>
+    env.ENVIRONMENT === 'production' && !env.SECRET_KEY
+      ? 'SECRET_KEY: required when ENVIRONMENT=production'
+      : undefined,
+  (env) => {
+    const origins = parseOrigins(env.BACKEND_CORS_ORIGINS ?? '');
+    return env.ENVIRONMENT === 'production' && typeof origins !== 'string' && origins.includes('*')
+      ? 'BACKEND_CORS_ORIGINS: "*" is not allowed when ENVIRONMENT=production'
+      : undefined;
+  },
+  (env) =>
+    /^(true|1)$/i.test(env.SMTP_TLS ?? '') && /^(true|1)$/i.test(env.SMTP_SSL ?? '')
+      ? 'SMTP_TLS, SMTP_SSL: set one of them (STARTTLS, or TLS from the start), not both'
+      : undefined,
+  (env) =>
+    Boolean(env.UPSTASH_REDIS_REST_URL) !== Boolean(env.UPSTASH_REDIS_REST_TOKEN)
+      ? 'UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither'
+      : undefined,
+];
+
+interface Variable {
+  /** Where the value sits in the schema's input (and, for most, in `Config`). */
+  path: string[];
+  name: string;
+  description: string;
+}
+
+/** The variables the schema declares, found through the metadata `variable()` gives each of them. */
+function variablesOf(schema: v.GenericSchema, path: string[] = []): Variable[] {
+  const { variable: name } = v.getMetadata(schema as v.SchemaWithPipe<[v.GenericSchema]>) as {
+    variable?: string;
+  };
+  if (name) return [{ path, name, description: v.getDescription(schema as v.GenericSchema) ?? '' }];
+  const object = 'pipe' in schema ? (schema.pipe as v.GenericSchema[])[0] : schema;
+  if (!object || !('entries' in object)) return [];
+  return Object.entries(object.entries as Record<string, v.GenericSchema>).flatMap(([key, entry]) =>
+    variablesOf(entry, [...path, key]),
+  );
+}
+
+const VARIABLES = variablesOf(configSchema);
+const VARIABLE_AT = new Map(VARIABLES.map((variable) => [variable.path.join('.'), variable.name]));
+
+/** The seed's variables, assembled into DATABASE_URL when it is not given. */
+const DATABASE_URL_PARTS = [
+  'POSTGRES_SERVER',
+  'POSTGRES_PORT',
+  'POSTGRES_USER',
+  'POSTGRES_PASSWORD',
+  'POSTGRES_DB',
+];
+
+/** Every variable the configuration reads, with its one line (tests check that README.md and .env.example document each one). */
+export const CONFIG_VARIABLES = [...VARIABLES.map((variable) => variable.name), ...DATABASE_URL_PARTS];
+
 function databaseUrlFromParts(env: Env): string | undefined {
   const host = env.POSTGRES_SERVER;
   if (!host) return undefined;
@@ -349,137 +571,33 @@ function databaseUrlFromParts(env: Env): string | undefined {
   return `postgresql://${user}${password}@${host}:${port}/${db}`;
 }
 
-/** A dev-only value kept under the data dir, so every local function (and every restart) agrees on it. */
-export function devValue(dataDir: string, name: string, make: () => string): string {
-  const file = resolve(dataDir, name);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
-  const value = make();
-  writeFileSync(file, `${value}\n`, { mode: 0o600 });
-  return value;
-}
-
+/** Parses the environment; reads nothing else and writes nothing. Throws one ConfigError naming every problem. */
 export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
   // Empty strings are how many deploy tools say "unset".
   const cleaned: Env = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
-  if (!cleaned.DATABASE_URL) {
-    const fromParts = databaseUrlFromParts(cleaned);
-    if (fromParts) cleaned.DATABASE_URL = fromParts;
-  }
-  const parsed = v.safeParse(envSchema, cleaned);
-  if (!parsed.success) {
-    for (const issue of parsed.issues) {
-      const key = v.getDotPath(issue) ?? '(environment)';
-      problems.push(`${key}: ${issue.message}`);
+  cleaned.DATABASE_URL ??= databaseUrlFromParts(cleaned);
+  const input: Record<string, unknown> = {};
+  for (const { path, name } of VARIABLES) {
+    let node = input;
+    for (const key of path.slice(0, -1)) {
+      node[key] ??= {};
+      node = node[key] as Record<string, unknown>;
     }
+    node[path[path.length - 1] as string] = cleaned[name];
   }
-  const origins = parseOrigins(cleaned.BACKEND_CORS_ORIGINS ?? '["http://localhost"]');
-  if (typeof origins === 'string') problems.push(`BACKEND_CORS_ORIGINS: ${origins}`);
-  const trustProxy = parseTrustProxy(cleaned.TRUST_PROXY ?? DEFAULT_TRUST_PROXY);
-  if (typeof trustProxy === 'string') problems.push(`TRUST_PROXY: ${trustProxy}`);
-  const environment = (cleaned.ENVIRONMENT ?? 'development') as Environment;
-  if (environment === 'production') {
-    if (!cleaned.SECRET_KEY) problems.push('SECRET_KEY: required when ENVIRONMENT=production');
-    if (typeof origins !== 'string' && origins.includes('*'))
-      problems.push('BACKEND_CORS_ORIGINS: "*" is not allowed when ENVIRONMENT=production');
-  }
-  const resourceAttributes = parseResourceAttributes(cleaned.OTEL_RESOURCE_ATTRIBUTES ?? '');
-  if (typeof resourceAttributes === 'string')
-    problems.push(`OTEL_RESOURCE_ATTRIBUTES: ${resourceAttributes}`);
-  if (/^(true|1)$/i.test(cleaned.SMTP_TLS ?? '') && /^(true|1)$/i.test(cleaned.SMTP_SSL ?? ''))
-    problems.push('SMTP_TLS, SMTP_SSL: set one of them (STARTTLS, or TLS from the start), not both');
-  if (Boolean(cleaned.UPSTASH_REDIS_REST_URL) !== Boolean(cleaned.UPSTASH_REDIS_REST_TOKEN))
-    problems.push('UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN: set both or neither');
-  // Arrows, not the functions themselves: bundles load node:crypto on first use, and most configs have no key.
-  for (const problem of [
-    jwtKeyProblem('JWT_PRIVATE_KEY', pem(cleaned.JWT_PRIVATE_KEY), 'PRIVATE KEY', (key) =>
-      createPrivateKey(key),
-    ),
-    jwtKeyProblem('JWT_PUBLIC_KEY', pem(cleaned.JWT_PUBLIC_KEY), 'PUBLIC KEY', (key) => createPublicKey(key)),
-  ])
+  const parsed = v.safeParse(configSchema, input);
+  const problems = parsed.success
+    ? []
+    : parsed.issues.map((issue) => {
+        const path = v.getDotPath(issue);
+        return `${(path && VARIABLE_AT.get(path)) ?? path ?? '(environment)'}: ${issue.message}`;
+      });
+  for (const relation of RELATIONS) {
+    const problem = relation(cleaned);
     if (problem) problems.push(problem);
-  if (
-    problems.length > 0 ||
-    !parsed.success ||
-    typeof origins === 'string' ||
-    typeof resourceAttributes === 'string' ||
-    typeof trustProxy === 'string'
-  )
-    throw new ConfigError(problems);
-
-  const e = parsed.output;
-  const secretKeyGenerated = !e.SECRET_KEY;
-  const tracesOff = e.OTEL_SDK_DISABLED?.toLowerCase() === 'true' || e.OTEL_TRACES_EXPORTER === 'none';
-  const secretKey =
-    e.SECRET_KEY ?? devValue(e.DATA_DIR, 'dev-secret-key', () => randomBytes(32).toString('base64url'));
-  return {
-    environment,
-    port: e.PORT,
-    maxInFlightRequests: e.MAX_IN_FLIGHT_REQUESTS,
-    logLevel: e.LOG_LEVEL,
-    dataDir: e.DATA_DIR,
-    database: {
-      url: e.DATABASE_URL,
-      poolMax: e.DB_POOL_MAX,
-      poolQueueMax: e.DB_POOL_QUEUE_MAX,
-      connectTimeoutMs: e.DB_CONNECT_TIMEOUT_MS,
-      statementTimeoutMs: e.DB_STATEMENT_TIMEOUT_MS,
-    },
-    cache: {
-      upstashUrl: e.UPSTASH_REDIS_REST_URL,
-      upstashToken: e.UPSTASH_REDIS_REST_TOKEN,
-      timeoutMs: e.CACHE_TIMEOUT_MS,
-    },
-    auth: {
-      secretKey,
-      secretKeyGenerated,
-      jwtPrivateKey: pem(e.JWT_PRIVATE_KEY),
-      jwtPublicKey: pem(e.JWT_PUBLIC_KEY),
-      issuer: e.JWT_ISSUER,
-      audience: e.JWT_AUDIENCE,
-      accessTokenExpireMinutes: e.ACCESS_TOKEN_EXPIRE_MINUTES,
-      refreshTokenExpireDays: e.REFRESH_TOKEN_EXPIRE_DAYS,
-      bcryptCost: e.BCRYPT_COST,
-    },
-    firstSuperuser: { email: e.FIRST_SUPERUSER_EMAIL.toLowerCase(), password: e.FIRST_SUPERUSER_PASSWORD },
-    corsOrigins: origins,
-    trustProxy,
-    rateLimit: {
-      perAddressPerMinute: e.RATE_LIMIT_PER_MINUTE,
-      loginPerAccount: e.LOGIN_RATE_LIMIT_PER_ACCOUNT,
-      loginPerAddress: e.LOGIN_RATE_LIMIT_PER_ADDRESS,
-      loginWindowSeconds: e.LOGIN_RATE_LIMIT_WINDOW_SECONDS,
-    },
-    events: { sink: e.K_SINK, retryBaseMs: e.EVENTS_RETRY_BASE_MS, retryMaxMs: e.EVENTS_RETRY_MAX_MS },
-    mail: {
-      smtp: e.SMTP_HOST
-        ? {
-            host: e.SMTP_HOST,
-            port: e.SMTP_PORT ?? (e.SMTP_SSL ? 465 : 587),
-            user: e.SMTP_USER,
-            password: e.SMTP_PASSWORD,
-            startTls: e.SMTP_TLS && !e.SMTP_SSL,
-            ssl: e.SMTP_SSL,
-          }
-        : undefined,
-      from: { email: e.EMAILS_FROM_EMAIL, name: e.EMAILS_FROM_NAME },
-      frontendHost: e.FRONTEND_HOST.replace(/\/+$/, ''),
-      resetTokenHours: e.EMAIL_RESET_TOKEN_EXPIRE_HOURS,
-      verifyTokenHours: e.EMAIL_VERIFY_TOKEN_EXPIRE_HOURS,
-      retryBaseMs: e.SMTP_RETRY_BASE_MS,
-      retryMaxMs: e.SMTP_RETRY_MAX_MS,
-      inboxDir: resolve(e.DATA_DIR, 'mail'),
-    },
-    otel: {
-      endpoint: tracesOff
-        ? undefined
-        : (e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? e.OTEL_EXPORTER_OTLP_ENDPOINT),
-      serviceName: e.OTEL_SERVICE_NAME,
-      resourceAttributes,
-      knative: { service: e.K_SERVICE, configuration: e.K_CONFIGURATION, revision: e.K_REVISION },
-    },
-  };
+  }
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  return parsed.output;
 }
 
 /** Reads `.env` beside the working directory for local runs; real environment variables win. */

@@ -42,7 +42,9 @@ export type RotationResult =
   /** A spent token presented again: its session has just ended. */
   | { outcome: 'replayed'; sessionId: string; userId: string };
 
-const secondsLeft = sql<number>`greatest(0, floor(extract(epoch from (session.expires_at - now()))))::int`;
+/** Made per query, not at load: building it loads Kysely, which a cold start that answers 401 never needs. */
+const secondsLeft = () =>
+  sql<number>`greatest(0, floor(extract(epoch from (session.expires_at - now()))))::int`;
 
 export interface NewSession {
   userId: string;
@@ -63,7 +65,7 @@ export async function createSession(db: Db, input: NewSession): Promise<IssuedSe
         user_agent: input.userAgent?.slice(0, 512) ?? null,
         client_address: input.clientAddress?.slice(0, 64) ?? null,
       })
-      .returning(['id', secondsLeft.as('seconds_left')])
+      .returning(['id', secondsLeft().as('seconds_left')])
       .executeTakeFirstOrThrow();
     await trx
       .insertInto('refresh_token')
@@ -95,7 +97,7 @@ export async function rotateRefreshToken(db: Db, token: string, secret: string):
         'session.user_id',
         'session.ended_at',
         'user.is_active',
-        secondsLeft.as('seconds_left'),
+        secondsLeft().as('seconds_left'),
       ])
       .where('session.id', '=', owner.session_id)
       .forUpdate('session')

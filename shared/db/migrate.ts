@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { type MigrationResultSet, Migrator, sql } from 'kysely';
 import { migrations } from '../../migrations/index.ts';
 import { hashPassword } from '../auth/passwords.ts';
-import { type Config, ConfigError, devValue } from '../config.ts';
+import { type Config, ConfigError } from '../config.ts';
+import { devSuperuserPassword } from '../dev-data.ts';
 import type { Db } from './index.ts';
 
 function migrator(db: Db): Migrator {
@@ -70,9 +70,7 @@ export async function setupDatabase(db: Db, config: Config): Promise<SetupResult
     if (config.environment === 'production') {
       throw new ConfigError(['FIRST_SUPERUSER_PASSWORD: required when ENVIRONMENT=production']);
     }
-    password = devValue(config.dataDir, 'dev-superuser-password', () =>
-      randomBytes(12).toString('base64url'),
-    );
+    password = devSuperuserPassword(config.dataDir);
     generatedPassword = password;
   }
   const superuserCreated = await ensureFirstSuperuser(

@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { type Config, ConfigError, loadConfig } from '../config.ts';
+import { useDevSecretKey } from '../dev-data.ts';
 import { createLogger, type Logger } from '../telemetry/logger.ts';
 import { type BuildAppOptions, buildApp, type FunctionDefinition } from './app.ts';
 import { type AppContext, type ContextOverrides, createContext } from './context.ts';
@@ -84,6 +85,7 @@ export function stopOnSignals(stop: () => Promise<void>, log: Logger): void {
 /** Runs one function as its container does: config from the environment, listen on $PORT, stop on signals. */
 export async function runFunction(definition: FunctionDefinition): Promise<void> {
   let config: Config;
+  const devSecretKey = useDevSecretKey();
   try {
     config = loadConfig();
   } catch (error) {
@@ -94,7 +96,7 @@ export async function runFunction(definition: FunctionDefinition): Promise<void>
     throw error;
   }
   const log = createLogger(definition.name, config.logLevel);
-  if (config.auth.secretKeyGenerated) {
+  if (devSecretKey) {
     log.warn('SECRET_KEY is not set: using the development key kept under the data directory');
   }
   const server = await startServer([definition], { config, log });

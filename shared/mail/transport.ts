@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Config } from '../config.ts';
 import type { OutboxMailRow } from '../db/schema.ts';
 import type { DeliveryFailure } from '../outbox/relay.ts';
@@ -99,7 +99,7 @@ export function smtpTransport(config: Config): MailTransport {
 
 /** Local runs without SMTP_HOST: every mail is kept as an .eml file a developer can open, and logged. */
 export function localInbox(config: Config, log: Logger): MailTransport {
-  const dir = config.mail.inboxDir;
+  const dir = resolve(config.dataDir, 'mail');
   let mailer: Promise<Mailer> | undefined;
   return {
     description: `local inbox ${dir}`,

@@ -52,17 +52,20 @@ export function outboxStore<R extends OutboxRow>(
   name: OutboxTableName,
   { ordered, clearOnDelivery = [] }: OutboxStoreOptions,
 ): OutboxStore<R> {
-  const table = sql.table(name);
-  const cleared: RawBuilder<unknown>[] = clearOnDelivery.map((column) => sql`, ${sql.ref(column)} = null`);
+  // The fragments are made per query: a store is made when its module loads, and building SQL loads Kysely,
+  // which a cold start that never queries does not need.
+  const table = () => sql.table(name);
+  const cleared = (): RawBuilder<unknown>[] =>
+    clearOnDelivery.map((column) => sql`, ${sql.ref(column)} = null`);
 
   const claimOrdered = (db: Db, limit: number, leaseMs: number) =>
     sql<R>`
-    update ${table} set next_attempt_at = now() + ${millis(leaseMs)}
+    update ${table()} set next_attempt_at = now() + ${millis(leaseMs)}
     where seq in (
       select seq from (
         select seq, bool_and(next_attempt_at <= now()) over (order by seq) as due_so_far
         from (
-          select seq, next_attempt_at from ${table}
+          select seq, next_attempt_at from ${table()}
           where delivered_at is null
           order by seq
           limit ${limit}
@@ -75,9 +78,9 @@ export function outboxStore<R extends OutboxRow>(
 
   const claimAny = (db: Db, limit: number, leaseMs: number) =>
     sql<R>`
-    update ${table} set next_attempt_at = now() + ${millis(leaseMs)}
+    update ${table()} set next_attempt_at = now() + ${millis(leaseMs)}
     where seq in (
-      select seq from ${table}
+      select seq from ${table()}
       where delivered_at is null and next_attempt_at <= now()
       order by next_attempt_at, seq
       limit ${limit}
@@ -92,27 +95,27 @@ export function outboxStore<R extends OutboxRow>(
     },
     async markDelivered(db, seqs) {
       if (seqs.length === 0) return;
-      await sql`update ${table} set delivered_at = now(), last_error = null${sql.join(cleared, sql``)}
+      await sql`update ${table()} set delivered_at = now(), last_error = null${sql.join(cleared(), sql``)}
         where seq in (${sql.join(seqs)}) and delivered_at is null`.execute(db);
     },
     async markFailed(db, seq, retryInMs, error) {
-      await sql`update ${table}
+      await sql`update ${table()}
         set attempts = attempts + 1, next_attempt_at = now() + ${millis(retryInMs)}, last_error = ${error.slice(0, 1000)}
         where seq = ${seq}`.execute(db);
     },
     async release(db, seqs, retryInMs) {
       if (seqs.length === 0) return;
-      await sql`update ${table} set next_attempt_at = now() + ${millis(retryInMs)}
+      await sql`update ${table()} set next_attempt_at = now() + ${millis(retryInMs)}
         where seq in (${sql.join(seqs)})`.execute(db);
     },
     async pending(db) {
       // In order, the head of the queue says when there is work again; otherwise the earliest due row does.
       const nextDue = ordered
-        ? sql`(select next_attempt_at from ${table} where delivered_at is null order by seq limit 1)`
+        ? sql`(select next_attempt_at from ${table()} where delivered_at is null order by seq limit 1)`
         : sql`min(next_attempt_at)`;
       const { rows } = await sql<{ count: string; due_in_ms: number | null }>`
         select count(*) as count, extract(epoch from (${nextDue} - now())) * 1000 as due_in_ms
-        from ${table} where delivered_at is null`.execute(db);
+        from ${table()} where delivered_at is null`.execute(db);
       const row = rows[0];
       return {
         count: Number(row?.count ?? 0),
@@ -120,7 +123,7 @@ export function outboxStore<R extends OutboxRow>(
       };
     },
     async purgeDelivered(db, olderThanHours) {
-      await sql`delete from ${table}
+      await sql`delete from ${table()}
         where delivered_at < now() - ${olderThanHours} * interval '1 hour'`.execute(db);
     },
   };
