@@ -2,6 +2,7 @@ import type { Db } from '../db/index.ts';
 import type { OutboxEventRow } from '../db/schema.ts';
 import type { AppContext } from '../http/context.ts';
 import type { OutboxRelay } from '../outbox/relay.ts';
+import { outboxWriter } from '../outbox/writer.ts';
 import { insertEvent, type NewEvent } from './outbox-store.ts';
 import { eventRelay } from './relay.ts';
 
@@ -24,9 +25,6 @@ export interface EventPublisher {
   readonly relay: OutboxRelay<OutboxEventRow> | undefined;
 }
 
-/** How long shutdown may spend delivering what is left; SIGTERM must end well within 10 s. */
-export const SHUTDOWN_FLUSH_MS = 3_000;
-
 const publishers = new WeakMap<AppContext, EventPublisher>();
 
 function createPublisher(ctx: AppContext): EventPublisher {
@@ -42,24 +40,7 @@ function createPublisher(ctx: AppContext): EventPublisher {
     retryBaseMs,
     retryMaxMs,
   });
-  ctx.onClose(() => relay.close(SHUTDOWN_FLUSH_MS));
-  let started = false;
-  return {
-    enabled: true,
-    relay,
-    async record(trx, event) {
-      await insertEvent(trx, event);
-    },
-    afterCommit() {
-      started = true;
-      relay.wake();
-    },
-    start() {
-      if (started) return;
-      started = true;
-      relay.wake();
-    },
-  };
+  return { enabled: true, ...outboxWriter(ctx, relay, insertEvent) };
 }
 
 /** The publisher of this process (one per context, made on first use). */

@@ -2,6 +2,7 @@ import type { Db } from '../db/index.ts';
 import type { OutboxMailRow } from '../db/schema.ts';
 import type { AppContext } from '../http/context.ts';
 import type { OutboxRelay } from '../outbox/relay.ts';
+import { outboxWriter } from '../outbox/writer.ts';
 import { insertMail, type Mail } from './outbox-store.ts';
 import { mailRelay } from './relay.ts';
 import { localInbox, type MailTransport, smtpTransport } from './transport.ts';
@@ -26,9 +27,6 @@ export interface Mailer {
   /** The relay, when mail is sent at all (tests wait on it). */
   readonly relay: OutboxRelay<OutboxMailRow> | undefined;
 }
-
-/** How long shutdown may spend sending what is left; SIGTERM must end well within 10 s. */
-export const SHUTDOWN_FLUSH_MS = 3_000;
 
 const mailers = new WeakMap<AppContext, Mailer>();
 
@@ -65,24 +63,7 @@ function createMailer(ctx: AppContext): Mailer {
     retryBaseMs,
     retryMaxMs,
   });
-  ctx.onClose(() => relay.close(SHUTDOWN_FLUSH_MS));
-  let started = false;
-  return {
-    destination: transport.description,
-    relay,
-    async record(trx, mail) {
-      await insertMail(trx, mail);
-    },
-    afterCommit() {
-      started = true;
-      relay.wake();
-    },
-    start() {
-      if (started) return;
-      started = true;
-      relay.wake();
-    },
-  };
+  return { destination: transport.description, ...outboxWriter(ctx, relay, insertMail) };
 }
 
 /** The mailer of this process (one per context, made on first use). */
