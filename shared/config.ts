@@ -531,6 +531,8 @@ interface Variable {
   path: string[];
   name: string;
   description: string;
+  /** The default as the environment would spell it; undefined when there is none (or it is made per process). */
+  fallback: string | undefined;
 }
 
 /** The variables the schema declares, found through the metadata `variable()` gives each of them. */
@@ -538,8 +540,13 @@ function variablesOf(schema: v.GenericSchema, path: string[] = []): Variable[] {
   const { variable: name } = v.getMetadata(schema as v.SchemaWithPipe<[v.GenericSchema]>) as {
     variable?: string;
   };
-  if (name) return [{ path, name, description: v.getDescription(schema as v.GenericSchema) ?? '' }];
-  const object = 'pipe' in schema ? (schema.pipe as v.GenericSchema[])[0] : schema;
+  const inner = 'pipe' in schema ? (schema.pipe as v.GenericSchema[])[0] : schema;
+  if (name) {
+    const fallback =
+      inner && 'default' in inner && typeof inner.default === 'string' ? inner.default : undefined;
+    return [{ path, name, description: v.getDescription(schema) ?? '', fallback }];
+  }
+  const object = inner;
   if (!object || !('entries' in object)) return [];
   return Object.entries(object.entries as Record<string, v.GenericSchema>).flatMap(([key, entry]) =>
     variablesOf(entry, [...path, key]),
@@ -558,8 +565,13 @@ const DATABASE_URL_PARTS = [
   'POSTGRES_DB',
 ];
 
-/** Every variable the configuration reads, with its one line (tests check that README.md and .env.example document each one). */
+/** Every variable the configuration reads (tests check that README.md and .env.example document each one). */
 export const CONFIG_VARIABLES = [...VARIABLES.map((variable) => variable.name), ...DATABASE_URL_PARTS];
+
+/** Each declared variable's default, as the environment spells it (tests hold README.md and .env.example to them). */
+export const CONFIG_DEFAULTS: ReadonlyMap<string, string | undefined> = new Map(
+  VARIABLES.map((variable) => [variable.name, variable.fallback]),
+);
 
 function databaseUrlFromParts(env: Env): string | undefined {
   const host = env.POSTGRES_SERVER;

@@ -92,17 +92,18 @@ export async function buildApp(
 
   // onRequest hooks run in this order: tracing first, so every answer has a trace id, then the security headers,
   // so every answer has them; 405s before CORS (a plain
-  // OPTIONS is not a preflight); CORS before anything that refuses, so a browser can read the refusal; then the
-  // method before anything about the body (a 405 or 404 before a 413 or 415).
+  // OPTIONS is not a preflight); CORS before anything that refuses, so a browser can read the refusal; the
+  // address limit before any answer, so scanning unknown paths counts too; then the method before anything about
+  // the body (a 405 or 404 before a 413 or 415).
   if (!options.describe) app.register(tracing);
   app.register(securityHeaders);
   app.register(metrics, { endpoint: !options.describe });
   app.register(requestLog);
   app.register(unmatchedRoutes);
   app.register(cors, { origins: config.corsOrigins });
+  if (config.rateLimit.perAddressPerMinute > 0) app.register(rateLimit);
   app.register(methodFirst);
   app.register(bodyLimit, { limit: BODY_LIMIT_BYTES });
-  if (config.rateLimit.perAddressPerMinute > 0) app.register(rateLimit);
   if (config.maxInFlightRequests > 0) app.register(loadShedding, { maxInFlight: config.maxInFlightRequests });
   app.register(requestId);
   app.register(gracefulClose);
