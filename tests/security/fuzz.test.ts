@@ -63,6 +63,8 @@ let scratch: ScratchDatabase;
 let database: DatabaseHandle;
 let user: TestUser;
 let admin: TestUser;
+/** A user the fuzzer knows nothing of (no token, id nor address): its account must come out untouched. */
+let bystander: TestUser;
 const bundles = new Map<string, RunningBundle>();
 let operations: Operation[];
 let mediaTypes: string[];
@@ -94,9 +96,10 @@ beforeAll(async () => {
   scratch = await createScratchDatabase();
   const config = testConfig({ DATABASE_URL: scratch.url });
   database = testDatabase(config);
-  [user, admin] = await Promise.all([
+  [user, admin, bystander] = await Promise.all([
     createTestUser(database.db, config),
     createTestUser(database.db, config, { superuser: true }),
+    createTestUser(database.db, config),
   ]);
   const env = {
     DATABASE_URL: scratch.url,
@@ -482,8 +485,8 @@ describe('fuzzing every operation of the built bundles', () => {
       expect(bundle.child.exitCode, `${name} exited: ${bundle.stderr()}`).toBeNull();
     }
     expect((await fetch(`${bundles.get('health')!.url}/api/health`)).status).toBe(200);
-    // The fixture users still work: nothing the fuzzer sent broke an account it had no right to touch.
-    const me = await fetch(`${bundles.get('users')!.url}/api/users/me`, { headers: user.auth });
+    // The fuzzer's own users may have changed their password or logged out; the bystander's account is intact.
+    const me = await fetch(`${bundles.get('users')!.url}/api/users/me`, { headers: bystander.auth });
     expect(me.status).toBe(200);
     report(`fuzz (seed ${SEED})`, { operations: operations.length, requests: RUNS, statuses });
   }, 300_000);
