@@ -325,12 +325,14 @@ function requestFor(op: Operation) {
         { weight: 5, arbitrary: fc.constant(null) },
         { weight: 1, arbitrary: fc.tuple(badEncoding, fc.nat()) },
       ),
-      shape: fc.constantFrom('plain', 'plain', 'plain', 'trailing', 'double'),
+      shape: fc.constantFrom('plain', 'plain', 'plain', 'plain', 'trailing', 'double', 'encoded', 'dot'),
     })
     .map(({ values, broken, shape }) => {
       let path = op.path.replace(/\{(\w+)\}/g, (_, name: string) => urlText(String(values[name] ?? '')));
       if (shape === 'trailing') path = path.endsWith('/') ? path.slice(0, -1) : `${path}/`;
       if (shape === 'double') path = path.replace('/api/', '/api//');
+      if (shape === 'encoded') path = path.replace('api', '%61pi');
+      if (shape === 'dot') path = path.replace('/api/', '/api/./');
       if (broken) {
         // After "/api/", so the request still reaches the bundle that serves the path.
         const [bad, at] = broken;
@@ -373,6 +375,8 @@ function requestFor(op: Operation) {
             'not json',
             '\u0000',
             `${'['.repeat(5000)}${']'.repeat(5000)}`,
+            // Over the 1 MiB body limit: a 413.
+            `{"title":"${'y'.repeat(1_100_000)}"}`,
           ),
         },
       ),
