@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject, randomUUID } from 'node:crypto';
 import type { JWK } from 'jose';
 import type { Config } from '../config.ts';
+import { VerifiedTokens } from './verified-tokens.ts';
 
 /**
  * Access tokens. HS256 with SECRET_KEY by default; with JWT_PRIVATE_KEY (Ed25519 or RSA) tokens are signed
@@ -115,7 +116,17 @@ const REQUIRED_CLAIMS = ['sub', 'sid', 'exp', 'iat', 'jti'] as const;
 /** A compact JWS in unpadded base64url (RFC 7515), the only spelling we issue; jose also decodes padded forms. */
 const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 
+/** Per config, since its keys decide what verifies (tests run several in one process). */
+const verifiedTokens = new WeakMap<Config, VerifiedTokens<AccessTokenClaims>>();
+
 export async function verifyAccessToken(config: Config, token: string): Promise<AccessTokenClaims> {
+  let verified = verifiedTokens.get(config);
+  if (!verified) {
+    verified = new VerifiedTokens();
+    verifiedTokens.set(config, verified);
+  }
+  const known = verified.get(token);
+  if (known) return known;
   if (!COMPACT_JWS.test(token)) throw new TokenError('invalid');
   const keys = await keysFor(config);
   const { errors, jwtVerify } = await import('jose');
@@ -126,7 +137,9 @@ export async function verifyAccessToken(config: Config, token: string): Promise<
       audience: config.auth.audience,
       requiredClaims: [...REQUIRED_CLAIMS],
     });
-    return payload as unknown as AccessTokenClaims;
+    const claims = payload as unknown as AccessTokenClaims;
+    verified.add(token, claims);
+    return claims;
   } catch (error) {
     if (error instanceof errors.JWTExpired) throw new TokenError('expired');
     throw new TokenError('invalid');
