@@ -8,12 +8,19 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.'],
 };
 
+/** An answer to HEAD has no body (RFC 9110): the bytes Node's parser read are all that tell the method. */
+const isHead = (rawPacket: unknown) =>
+  Buffer.isBuffer(rawPacket) && rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+
 /**
  * Fastify's `clientErrorHandler`. Requests Node's HTTP parser rejects (headers over its limit, a garbled request
  * line) never reach Fastify's handlers; Fastify's default answer is plain JSON. They get problem+json like every
  * other error.
  */
-export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+export function answerClientError(
+  error: NodeJS.ErrnoException & { rawPacket?: unknown },
+  socket: Duplex,
+): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return;
   const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is malformed.'];
   const body = JSON.stringify(problem(status, detail));
@@ -21,7 +28,7 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     socket.write(
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${newRequestId()}\r\n` +
-        `Connection: close\r\n\r\n${body}`,
+        `Connection: close\r\n\r\n${isHead(error.rawPacket) ? '' : body}`,
     );
   }
   socket.destroy(error);

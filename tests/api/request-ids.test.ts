@@ -70,6 +70,12 @@ describe('x-request-id', () => {
     expect(tooLarge).toMatch(/^HTTP\/1\.1 431 /);
     const garbled = await exchange('GET /api/health/live HTTP/9.9 junk\r\n\r\n');
     expect(garbled).toMatch(/^HTTP\/1\.1 400 /);
+    // HEAD's answer is its headers alone: a body after them would be read as the next response.
+    const headTooLarge = await exchange(
+      `HEAD /api/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    );
+    expect(headTooLarge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(headTooLarge.endsWith('\r\n\r\n')).toBe(true);
     for (const answer of [tooLarge, garbled]) {
       expect(answer).toMatch(/\r\nx-request-id: [\w-]{16,}\r\n/i);
       expect(answer).toMatch(/\r\ncontent-type: application\/problem\+json/i);
