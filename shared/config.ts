@@ -68,16 +68,28 @@ const parsedBy = <T>(parse: (raw: string) => T | string) =>
     }),
   );
 
+/** What README.md's Configuration table and .env.example say of a variable beyond its description and default. */
+export interface VariableDocs {
+  /** Starts a group of .env.example at this variable, under this title; the variables after it belong to it. */
+  section?: string;
+  /** What happens when it is unset, for a variable without a default (README's default column, .env.example). */
+  unset?: string;
+  /** A value shown on its commented line in .env.example, for a variable without a default. */
+  example?: string;
+}
+
 /**
- * One environment variable: its name, what it is for (one line), and its schema with its default. The config's
- * shape is made of these, so a variable is declared once and `Config` is inferred from it.
+ * One environment variable: its name, what it is for (Markdown, the README's words), its schema with its
+ * default, and what the docs say beyond that. The config's shape is made of these, so a variable is declared
+ * once: `Config` is inferred from it and `npm run config-docs` writes README.md's table and .env.example from it.
  */
 function variable<const TSchema extends v.GenericSchema<string | undefined, unknown>>(
   name: string,
   description: string,
   schema: TSchema,
+  docs: VariableDocs = {},
 ) {
-  return v.pipe(schema, v.metadata({ variable: name }), v.description(description));
+  return v.pipe(schema, v.metadata({ variable: name, docs }), v.description(description));
 }
 
 /** Also read before parsing, by the start-up code that keeps development data there. */
@@ -185,69 +197,93 @@ const pemKey = (marker: 'PRIVATE KEY' | 'PUBLIC KEY', parse: (key: string) => Ke
 
 const grpcOnly = () => v.literal('grpc', 'must be "grpc" (the only OTLP transport built in)');
 
-/** Every variable, where the config keeps it, its default and its validation. */
+/** Every variable, where the config keeps it, its default, its validation and its documentation. */
 const configSchema = v.object({
   environment: variable(
     'ENVIRONMENT',
-    'development, staging or production (production requires SECRET_KEY and FIRST_SUPERUSER_PASSWORD)',
+    '`development` / `staging` / `production` (production requires `SECRET_KEY` and `FIRST_SUPERUSER_PASSWORD`, and refuses `*` in `BACKEND_CORS_ORIGINS`)',
     v.optional(v.picklist(['development', 'staging', 'production']), 'development'),
+    { section: 'The process' },
   ),
   port: variable('PORT', 'listen port (Knative sets it)', v.optional(intVar(1, 65535), '8080')),
   maxInFlightRequests: variable(
     'MAX_IN_FLIGHT_REQUESTS',
-    'requests served at once by one process; past it, 503 at once (0 = no limit)',
+    'requests one process serves at once; past it a quick 503 with `Retry-After` (`0` = no limit; `/api/health/live` is never refused)',
     v.optional(intVar(0, 100_000), '256'),
   ),
-  logLevel: variable('LOG_LEVEL', 'pino level', v.optional(v.picklist(LEVEL_NAMES), 'info')),
+  logLevel: variable(
+    'LOG_LEVEL',
+    `the pino level: ${LEVEL_NAMES.map((level) => `\`${level}\``).join(', ')}`,
+    v.optional(v.picklist(LEVEL_NAMES), 'info'),
+  ),
   dataDir: variable(
     'DATA_DIR',
-    'where local runs keep the embedded database, the dev SECRET_KEY and the dev superuser password',
+    'where local runs keep the embedded database, the dev `SECRET_KEY` and the dev superuser password',
     v.optional(v.string(), DEFAULT_DATA_DIR),
   ),
   database: v.object({
     url: variable(
       'DATABASE_URL',
-      "PostgreSQL URL (the seed's POSTGRES_* variables are accepted instead)",
+      "PostgreSQL URL; the seed's `POSTGRES_*` variables below are accepted instead",
       v.optional(urlVar(['postgres:', 'postgresql:'])),
+      {
+        section: 'PostgreSQL',
+        unset: '`npm start` and `npm test` run an embedded PostgreSQL',
+        example: 'postgresql://postgres:postgres@localhost:5432/app',
+      },
     ),
-    poolMax: variable('DB_POOL_MAX', 'connections per process', v.optional(intVar(1, 100), '5')),
+    poolMax: variable(
+      'DB_POOL_MAX',
+      "connections per process; keep instances × this under PgBouncer's client limit",
+      v.optional(intVar(1, 100), '5'),
+    ),
     poolQueueMax: variable(
       'DB_POOL_QUEUE_MAX',
-      'requests that may wait for a pooled connection; past it, 503 at once rather than a growing queue',
+      'requests that may wait for a pooled connection; past it a quick 503 with `Retry-After` rather than a growing queue',
       v.optional(intVar(0, 10_000), '50'),
     ),
     connectTimeoutMs: variable(
       'DB_CONNECT_TIMEOUT_MS',
-      'bound on connecting',
+      'bound on connecting, in milliseconds',
       v.optional(intVar(100, 60_000), '3000'),
     ),
     statementTimeoutMs: variable(
       'DB_STATEMENT_TIMEOUT_MS',
-      'bound on one statement',
+      'bound on one statement, in milliseconds',
       v.optional(intVar(100, 600_000), '10000'),
     ),
   }),
   cache: v.object({
     upstashUrl: variable(
       'UPSTASH_REDIS_REST_URL',
-      'shared cache and rate limits through @upstash/redis',
+      'shared cache and rate limits through `@upstash/redis` (Upstash, or serverless-redis-http in the cluster; see [Cache and rate limits](#cache-and-rate-limits))',
       v.optional(urlVar(['http:', 'https:'])),
+      { section: 'Cache', unset: 'in-process cache and limits', example: 'https://...' },
     ),
-    upstashToken: variable('UPSTASH_REDIS_REST_TOKEN', 'its token', v.optional(nonEmpty())),
+    upstashToken: variable(
+      'UPSTASH_REDIS_REST_TOKEN',
+      'its token (set both or neither)',
+      v.optional(nonEmpty()),
+      { unset: 'in-process cache and limits' },
+    ),
     timeoutMs: variable(
       'CACHE_TIMEOUT_MS',
-      'bound on every cache call; past it the request goes on without the cache',
+      'bound on every cache call, in milliseconds; past it the request goes on without the cache',
       v.optional(intVar(10, 10_000), '250'),
     ),
   }),
   auth: v.object({
     secretKey: variable(
       'SECRET_KEY',
-      'HS256 key for JWTs, the same for every function (the start-up code supplies the dev key when unset)',
+      'HS256 key for JWTs (32+ characters), the same for every function; required when `ENVIRONMENT=production`',
       // Without the start-up code (a test, a tool) tokens only need to agree within this process.
       v.optional(v.pipe(v.string(), v.minLength(32, 'must be at least 32 characters')), () =>
         randomBytes(32).toString('base64url'),
       ),
+      {
+        section: 'Tokens and passwords',
+        unset: 'a dev key generated once under `DATA_DIR` and used by every local function, with a warning',
+      },
     ),
     // Arrows, not the functions themselves: bundles load node:crypto on first use, and most configs have no key.
     jwtPrivateKey: variable(
@@ -260,32 +296,41 @@ const configSchema = v.object({
       'the matching public PEM, for functions that only verify tokens',
       v.optional(pemKey('PUBLIC KEY', (key) => createPublicKey(key))),
     ),
-    issuer: variable('JWT_ISSUER', '`iss` of issued tokens', v.optional(nonEmpty(), 'function-set')),
-    audience: variable('JWT_AUDIENCE', '`aud` of issued tokens', v.optional(nonEmpty(), 'function-set-api')),
+    issuer: variable(
+      'JWT_ISSUER',
+      '`iss` of issued tokens, checked on every verification',
+      v.optional(nonEmpty(), 'function-set'),
+    ),
+    audience: variable(
+      'JWT_AUDIENCE',
+      '`aud` of issued tokens, checked on every verification',
+      v.optional(nonEmpty(), 'function-set-api'),
+    ),
     accessTokenExpireMinutes: variable(
       'ACCESS_TOKEN_EXPIRE_MINUTES',
-      'access token lifetime',
+      "access token lifetime in minutes (never past its session's end)",
       v.optional(intVar(1, 60 * 24 * 30), '30'),
     ),
     refreshTokenExpireDays: variable(
       'REFRESH_TOKEN_EXPIRE_DAYS',
-      "a session's lifetime from its login; refreshes never extend it",
+      'how long a session lasts from its login, in days; each refresh rotates the refresh token but never extends this (see [Sessions](#sessions))',
       v.optional(intVar(1, 365), '14'),
     ),
-    bcryptCost: variable('BCRYPT_COST', 'bcrypt cost factor', v.optional(intVar(4, 16), '12')),
+    bcryptCost: variable('BCRYPT_COST', 'the bcrypt cost factor (4 to 16)', v.optional(intVar(4, 16), '12')),
   }),
   firstSuperuser: v.object({
     email: variable(
       'FIRST_SUPERUSER_EMAIL',
-      'the first superuser, created once at migration time',
+      'address of the first superuser, created once at migration time',
       v.optional(
         v.pipe(v.string(), v.trim(), v.email('must be an email address'), v.toLowerCase()),
         'admin@example.com',
       ),
+      { section: 'The first superuser' },
     ),
     password: variable(
       'FIRST_SUPERUSER_PASSWORD',
-      'its password (outside production, generated and kept under DATA_DIR when unset)',
+      "the first superuser's password (8 characters to 72 bytes); required when `ENVIRONMENT=production`",
       v.optional(
         v.pipe(
           v.string(),
@@ -293,23 +338,21 @@ const configSchema = v.object({
           v.check((value) => Buffer.byteLength(value) <= 72, 'must be at most 72 bytes'),
         ),
       ),
+      { unset: 'generated, kept under `DATA_DIR` and printed by `npm start`' },
     ),
   }),
   corsOrigins: variable(
     'BACKEND_CORS_ORIGINS',
-    'allowed browser origins, JSON list or comma list',
+    'allowed browser origins, a JSON list or a comma list',
     v.optional(parsedBy(parseOrigins), '["http://localhost"]'),
-  ),
-  trustProxy: variable(
-    'TRUST_PROXY',
-    "which peers' X-Forwarded-For is believed for the client address (Fastify's `trustProxy`)",
-    v.optional(parsedBy(parseTrustProxy), DEFAULT_TRUST_PROXY),
+    { section: 'Browsers (CORS)' },
   ),
   rateLimit: v.object({
     perAddressPerMinute: variable(
       'RATE_LIMIT_PER_MINUTE',
-      'requests per minute per client address on every route (0 = off)',
+      'requests per minute per client address on every route (`0` = off)',
       v.optional(intVar(0, 1_000_000), '1200'),
+      { section: 'Rate limits' },
     ),
     loginPerAccount: variable(
       'LOGIN_RATE_LIMIT_PER_ACCOUNT',
@@ -323,24 +366,34 @@ const configSchema = v.object({
     ),
     loginWindowSeconds: variable(
       'LOGIN_RATE_LIMIT_WINDOW_SECONDS',
-      'the window of the login limits',
+      'the window of the login limits, in seconds',
       v.optional(intVar(1, 86_400), '900'),
     ),
   }),
+  trustProxy: variable(
+    'TRUST_PROXY',
+    "whose `X-Forwarded-For` is believed for the client address the limits count by (Fastify's `trustProxy`): `true`, `false`, a hop count, or addresses and CIDR ranges, `loopback`, `linklocal` and `uniquelocal` naming the private ranges of the mesh's hops (see [Cache and rate limits](#cache-and-rate-limits))",
+    v.optional(parsedBy(parseTrustProxy), DEFAULT_TRUST_PROXY),
+  ),
   events: v.object({
     sink: variable(
       'K_SINK',
       'Knative SinkBinding target: item events are POSTed there as CloudEvents',
       v.optional(urlVar(['http:', 'https:'])),
+      {
+        section: 'Events',
+        unset: 'no events',
+        example: 'http://broker-ingress.knative-eventing.svc.cluster.local/default/default',
+      },
     ),
     retryBaseMs: variable(
       'EVENTS_RETRY_BASE_MS',
-      'first delay between delivery attempts of an event',
+      'first delay between delivery attempts of an event, in milliseconds (exponential, with jitter)',
       v.optional(intVar(1, 600_000), '500'),
     ),
     retryMaxMs: variable(
       'EVENTS_RETRY_MAX_MS',
-      'longest delay between delivery attempts of an event',
+      'longest delay between delivery attempts of an event, in milliseconds',
       v.optional(intVar(1, 3_600_000), '30000'),
     ),
   }),
@@ -350,18 +403,33 @@ const configSchema = v.object({
       v.object({
         host: variable(
           'SMTP_HOST',
-          'the mail server (unset: development keeps mail in the local inbox, others queue it)',
+          "the mail server (the template's names; see [E-mail](#e-mail))",
           v.optional(v.pipe(v.string(), v.trim(), v.nonEmpty())),
+          {
+            section: 'E-mail',
+            unset:
+              'development keeps every mail in the local inbox (`DATA_DIR/mail`, shown by `npm start`), other environments keep mail queued until a server is configured',
+            example: 'smtp.example.com',
+          },
         ),
-        port: variable(
-          'SMTP_PORT',
-          'its port (default 587, or 465 with SMTP_SSL)',
-          v.optional(intVar(1, 65535)),
+        port: variable('SMTP_PORT', "the mail server's port", v.optional(intVar(1, 65535)), {
+          unset: '`587`, or `465` with `SMTP_SSL`',
+          example: '587',
+        }),
+        user: variable('SMTP_USER', 'SMTP login, when the server asks for one', v.optional(v.string()), {
+          unset: 'no login',
+        }),
+        password: variable('SMTP_PASSWORD', "the SMTP login's password", v.optional(v.string())),
+        tls: variable(
+          'SMTP_TLS',
+          'STARTTLS, required when `true`; set it to `false` with `SMTP_SSL`',
+          v.optional(boolVar, 'true'),
         ),
-        user: variable('SMTP_USER', 'SMTP login, when the server asks for one', v.optional(v.string())),
-        password: variable('SMTP_PASSWORD', 'its password', v.optional(v.string())),
-        tls: variable('SMTP_TLS', 'STARTTLS, required when true', v.optional(boolVar, 'true')),
-        ssl: variable('SMTP_SSL', 'TLS from the first byte (port 465)', v.optional(boolVar, 'false')),
+        ssl: variable(
+          'SMTP_SSL',
+          'TLS from the first byte (port 465), not with `SMTP_TLS`',
+          v.optional(boolVar, 'false'),
+        ),
       }),
       v.transform(({ host, port, user, password, tls, ssl }) =>
         host
@@ -392,7 +460,7 @@ const configSchema = v.object({
     }),
     frontendHost: variable(
       'FRONTEND_HOST',
-      'base of the links in mails',
+      'base of the links in mails (`/reset-password?token=…`, `/verify-email?token=…`)',
       v.optional(
         v.pipe(
           urlVar(['http:', 'https:']),
@@ -403,22 +471,22 @@ const configSchema = v.object({
     ),
     resetTokenHours: variable(
       'EMAIL_RESET_TOKEN_EXPIRE_HOURS',
-      'lifetime of a reset link',
+      'lifetime of a password reset link, in hours',
       v.optional(intVar(1, 24 * 7), '1'),
     ),
     verifyTokenHours: variable(
       'EMAIL_VERIFY_TOKEN_EXPIRE_HOURS',
-      'lifetime of a verification link',
+      'lifetime of an address verification link, in hours',
       v.optional(intVar(1, 24 * 30), '48'),
     ),
     retryBaseMs: variable(
       'SMTP_RETRY_BASE_MS',
-      'first delay between attempts to send one mail',
+      'first delay between attempts to send one mail, in milliseconds (exponential, with jitter)',
       v.optional(intVar(1, 600_000), '1000'),
     ),
     retryMaxMs: variable(
       'SMTP_RETRY_MAX_MS',
-      'longest delay between attempts to send one mail',
+      'longest delay between attempts to send one mail, in milliseconds',
       v.optional(intVar(1, 86_400_000), '600000'),
     ),
   }),
@@ -430,21 +498,29 @@ const configSchema = v.object({
           'OTEL_EXPORTER_OTLP_ENDPOINT',
           'OTLP/gRPC collector for traces',
           v.optional(urlVar(['http:', 'https:'])),
+          {
+            section: 'OpenTelemetry (the standard variables)',
+            unset: 'tracing off, no exporter loaded',
+            example: 'http://otel-collector:4317',
+          },
         ),
         traces: variable(
           'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
-          'the same for traces only (wins)',
+          'the same, for traces only; wins over `OTEL_EXPORTER_OTLP_ENDPOINT`',
           v.optional(urlVar(['http:', 'https:'])),
+          { unset: '`OTEL_EXPORTER_OTLP_ENDPOINT`' },
         ),
         sdkDisabled: variable(
           'OTEL_SDK_DISABLED',
           '`true` turns tracing off even with an endpoint',
           v.optional(v.picklist(['true', 'false', 'TRUE', 'FALSE'])),
+          { example: 'false' },
         ),
         exporter: variable(
           'OTEL_TRACES_EXPORTER',
           '`none` turns tracing off even with an endpoint',
           v.optional(v.picklist(['otlp', 'none'], 'must be "otlp" or "none"')),
+          { example: 'otlp' },
         ),
       }),
       v.transform(({ all, traces, sdkDisabled, exporter }) =>
@@ -452,16 +528,22 @@ const configSchema = v.object({
       ),
     ),
     // Only gRPC is bundled; an HTTP collector port would silently receive nothing.
-    protocol: variable('OTEL_EXPORTER_OTLP_PROTOCOL', 'OTLP transport', v.optional(grpcOnly())),
+    protocol: variable(
+      'OTEL_EXPORTER_OTLP_PROTOCOL',
+      'OTLP transport: only `grpc` is supported; anything else stops start-up',
+      v.optional(grpcOnly()),
+      { unset: '`grpc`', example: 'grpc' },
+    ),
     tracesProtocol: variable(
       'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL',
-      'OTLP transport for traces',
+      'the same, for traces only',
       v.optional(grpcOnly()),
+      { unset: '`grpc`', example: 'grpc' },
     ),
     // The sampler variables are read by the SDK itself; checked here so a typo stops start-up.
     sampler: variable(
       'OTEL_TRACES_SAMPLER',
-      'standard sampler name',
+      'a standard sampler (`parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG`, …)',
       v.optional(
         v.picklist([
           'always_on',
@@ -472,30 +554,44 @@ const configSchema = v.object({
           'parentbased_traceidratio',
         ]),
       ),
+      { unset: '`parentbased_always_on`', example: 'parentbased_traceidratio' },
     ),
     samplerArg: variable(
       'OTEL_TRACES_SAMPLER_ARG',
-      "the sampler's ratio",
+      "the sampler's ratio, from 0 to 1",
       v.optional(
         v.pipe(v.string(), v.trim(), v.regex(/^(0(\.\d+)?|1(\.0+)?)$/, 'must be a ratio between 0 and 1')),
       ),
+      { example: '0.1' },
     ),
-    serviceName: variable(
-      'OTEL_SERVICE_NAME',
-      '`service.name` (default: the function)',
-      v.optional(nonEmpty()),
-    ),
+    serviceName: variable('OTEL_SERVICE_NAME', '`service.name` of the spans', v.optional(nonEmpty()), {
+      unset: "the function's name",
+    }),
     /** Decoded; they win over the defaults (function, version, revision). */
     resourceAttributes: variable(
       'OTEL_RESOURCE_ATTRIBUTES',
-      'extra resource attributes, `key=value,…`',
+      'extra resource attributes, `key=value,…` (`,` and `=` percent-encoded inside a key or a value); they win over the defaults',
       v.optional(parsedBy(parseResourceAttributes), ''),
+      { unset: 'none', example: 'team=api,region=eu' },
     ),
     /** Set by Knative in every revision's pods; they name the revision on every span. */
     knative: v.object({
-      service: variable('K_SERVICE', 'set by Knative', v.optional(v.string())),
-      configuration: variable('K_CONFIGURATION', 'set by Knative', v.optional(v.string())),
-      revision: variable('K_REVISION', 'set by Knative', v.optional(v.string())),
+      service: variable(
+        'K_SERVICE',
+        'the Knative Service, set by Knative in every pod (never set it yourself): `knative.service` on every span',
+        v.optional(v.string()),
+        { section: 'Set by Knative' },
+      ),
+      configuration: variable(
+        'K_CONFIGURATION',
+        'the Knative Configuration, set by Knative in every pod: `knative.configuration` on every span',
+        v.optional(v.string()),
+      ),
+      revision: variable(
+        'K_REVISION',
+        'the Knative Revision, set by Knative in every pod: `knative.revision` on every span',
+        v.optional(v.string()),
+      ),
     }),
   }),
 });
@@ -526,25 +622,31 @@ const RELATIONS: ((env: Env) => string | undefined)[] = [
       : undefined,
 ];
 
-interface Variable {
-  /** Where the value sits in the schema's input (and, for most, in `Config`). */
-  path: string[];
+/** A variable as README.md's Configuration table and .env.example show it. */
+export interface DocumentedVariable extends VariableDocs {
   name: string;
+  /** What it is for, in Markdown. */
   description: string;
   /** The default as the environment would spell it; undefined when there is none (or it is made per process). */
   fallback: string | undefined;
 }
 
+interface Variable extends DocumentedVariable {
+  /** Where the value sits in the schema's input (and, for most, in `Config`). */
+  path: string[];
+}
+
 /** The variables the schema declares, found through the metadata `variable()` gives each of them. */
 function variablesOf(schema: v.GenericSchema, path: string[] = []): Variable[] {
-  const { variable: name } = v.getMetadata(schema as v.SchemaWithPipe<[v.GenericSchema]>) as {
+  const { variable: name, docs } = v.getMetadata(schema as v.SchemaWithPipe<[v.GenericSchema]>) as {
     variable?: string;
+    docs?: VariableDocs;
   };
   const inner = 'pipe' in schema ? (schema.pipe as v.GenericSchema[])[0] : schema;
   if (name) {
     const fallback =
       inner && 'default' in inner && typeof inner.default === 'string' ? inner.default : undefined;
-    return [{ path, name, description: v.getDescription(schema) ?? '', fallback }];
+    return [{ path, name, description: v.getDescription(schema) ?? '', fallback, ...docs }];
   }
   const object = inner;
   if (!object || !('entries' in object)) return [];
@@ -556,21 +658,51 @@ function variablesOf(schema: v.GenericSchema, path: string[] = []): Variable[] {
 const VARIABLES = variablesOf(configSchema);
 const VARIABLE_AT = new Map(VARIABLES.map((variable) => [variable.path.join('.'), variable.name]));
 
-/** The seed's variables, assembled into DATABASE_URL when it is not given. */
-const DATABASE_URL_PARTS = [
-  'POSTGRES_SERVER',
-  'POSTGRES_PORT',
-  'POSTGRES_USER',
-  'POSTGRES_PASSWORD',
-  'POSTGRES_DB',
+/** The seed's variables, assembled into DATABASE_URL when it is not given (by `databaseUrlFromParts`). */
+const DATABASE_URL_PARTS: DocumentedVariable[] = [
+  {
+    name: 'POSTGRES_SERVER',
+    description:
+      "the seed's alternative to `DATABASE_URL`: the server's host, from which the URL is assembled with the `POSTGRES_*` variables below",
+    fallback: undefined,
+    unset: '`DATABASE_URL` alone',
+    example: 'localhost',
+  },
+  {
+    name: 'POSTGRES_PORT',
+    description: 'with `POSTGRES_SERVER`: its port',
+    fallback: undefined,
+    unset: '`5432`',
+    example: '5432',
+  },
+  {
+    name: 'POSTGRES_USER',
+    description: 'with `POSTGRES_SERVER`: the user',
+    fallback: undefined,
+    unset: '`postgres`',
+    example: 'postgres',
+  },
+  {
+    name: 'POSTGRES_PASSWORD',
+    description: "with `POSTGRES_SERVER`: the user's password",
+    fallback: undefined,
+    unset: 'no password',
+  },
+  {
+    name: 'POSTGRES_DB',
+    description: 'with `POSTGRES_SERVER`: the database',
+    fallback: undefined,
+    unset: '`app`',
+    example: 'app',
+  },
 ];
 
-/** Every variable the configuration reads (tests check that README.md and .env.example document each one). */
-export const CONFIG_VARIABLES = [...VARIABLES.map((variable) => variable.name), ...DATABASE_URL_PARTS];
-
-/** Each declared variable's default, as the environment spells it (tests hold README.md and .env.example to them). */
-export const CONFIG_DEFAULTS: ReadonlyMap<string, string | undefined> = new Map(
-  VARIABLES.map((variable) => [variable.name, variable.fallback]),
+/**
+ * Every variable the configuration reads, in the order README.md's table and .env.example show them
+ * (`npm run config-docs` writes both from this list; a test holds them to it).
+ */
+export const CONFIG_DOCS: readonly DocumentedVariable[] = VARIABLES.flatMap((variable) =>
+  variable.name === 'DATABASE_URL' ? [variable, ...DATABASE_URL_PARTS] : [variable],
 );
 
 function databaseUrlFromParts(env: Env): string | undefined {
