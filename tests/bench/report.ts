@@ -224,7 +224,7 @@ export function renderResults(r: Results, options: { summaryOnly?: boolean } = {
     '',
     `Written by \`npm run bench\` (tests/bench/) on ${r.date}, in ${r.durationSeconds.toFixed(0)} s.`,
     '',
-    `- machine: ${r.machine}; load average at start ${r.loadAverage} (other work was running: compare ratios, not milliseconds)`,
+    `- machine: ${r.machine}; load average at start ${r.loadAverage} (a shared machine: compare ratios, not milliseconds)`,
     `- Node ${r.node}; database: ${r.database}; bcrypt cost ${r.bcryptCost}`,
     `- every figure is a median; each subject is measured interleaved with its baseline in a shuffled order, so drift of the machine falls on both; a cold start's ratio to bare is the median of its ratios round by round`,
     '',
