@@ -658,6 +658,9 @@ function variablesOf(schema: v.GenericSchema, path: string[] = []): Variable[] {
 const VARIABLES = variablesOf(configSchema);
 const VARIABLE_AT = new Map(VARIABLES.map((variable) => [variable.path.join('.'), variable.name]));
 
+/** What `databaseUrlFromParts` assumes for a seed variable left unset (the docs below quote the same). */
+const POSTGRES_DEFAULTS = { port: '5432', user: 'postgres', db: 'app' };
+
 /** The seed's variables, assembled into DATABASE_URL when it is not given (by `databaseUrlFromParts`). */
 const DATABASE_URL_PARTS: DocumentedVariable[] = [
   {
@@ -672,15 +675,15 @@ const DATABASE_URL_PARTS: DocumentedVariable[] = [
     name: 'POSTGRES_PORT',
     description: 'with `POSTGRES_SERVER`: its port',
     fallback: undefined,
-    unset: '`5432`',
-    example: '5432',
+    unset: `\`${POSTGRES_DEFAULTS.port}\``,
+    example: POSTGRES_DEFAULTS.port,
   },
   {
     name: 'POSTGRES_USER',
     description: 'with `POSTGRES_SERVER`: the user',
     fallback: undefined,
-    unset: '`postgres`',
-    example: 'postgres',
+    unset: `\`${POSTGRES_DEFAULTS.user}\``,
+    example: POSTGRES_DEFAULTS.user,
   },
   {
     name: 'POSTGRES_PASSWORD',
@@ -692,8 +695,8 @@ const DATABASE_URL_PARTS: DocumentedVariable[] = [
     name: 'POSTGRES_DB',
     description: 'with `POSTGRES_SERVER`: the database',
     fallback: undefined,
-    unset: '`app`',
-    example: 'app',
+    unset: `\`${POSTGRES_DEFAULTS.db}\``,
+    example: POSTGRES_DEFAULTS.db,
   },
 ];
 
@@ -708,10 +711,10 @@ export const CONFIG_DOCS: readonly DocumentedVariable[] = VARIABLES.flatMap((var
 function databaseUrlFromParts(env: Env): string | undefined {
   const host = env.POSTGRES_SERVER;
   if (!host) return undefined;
-  const user = encodeURIComponent(env.POSTGRES_USER ?? 'postgres');
+  const user = encodeURIComponent(env.POSTGRES_USER ?? POSTGRES_DEFAULTS.user);
   const password = env.POSTGRES_PASSWORD ? `:${encodeURIComponent(env.POSTGRES_PASSWORD)}` : '';
-  const port = env.POSTGRES_PORT ?? '5432';
-  const db = encodeURIComponent(env.POSTGRES_DB ?? 'app');
+  const port = env.POSTGRES_PORT ?? POSTGRES_DEFAULTS.port;
+  const db = encodeURIComponent(env.POSTGRES_DB ?? POSTGRES_DEFAULTS.db);
   return `postgresql://${user}${password}@${host}:${port}/${db}`;
 }
 
