@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.ts';
-import { answerClientError, refuseExpectation } from './client-errors.ts';
+import { answerClientError, followExchanges, refuseExpectation } from './client-errors.ts';
 import type { AppContext } from './context.ts';
 import { backgroundWork } from './plugins/background-work.ts';
 import { BODY_LIMIT_BYTES, bodyLimit } from './plugins/body-limit.ts';
@@ -86,6 +86,7 @@ export async function buildApp(
     keepAliveTimeout: 75_000,
   });
   app.decorate('ctx', ctx);
+  followExchanges(app.server);
   app.server.on('checkExpectation', refuseExpectation);
   // JSON only, unless a function opts into more (auth adds form-urlencoded); anything else is a 415.
   app.removeContentTypeParser('text/plain');
