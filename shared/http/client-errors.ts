@@ -74,17 +74,22 @@ export function answerClientError(
   socket: Duplex,
 ): void {
   if (error.code === 'ECONNRESET' || socket.destroyed || answered.has(socket)) return;
+  if (!socket.writable) {
+    socket.destroy(error);
+    return;
+  }
   const exchange = exchanges.get(socket);
   const response = underway(exchange);
-  // Node's own rule: no answer once one has begun for the request under way (a 405 sent before its body arrived).
-  if (!socket.writable || response?.headersSent) {
-    socket.destroy(error);
+  answered.add(socket);
+  // No second answer once one has begun for the request under way (a 405 sent before its body arrived): that
+  // one is left to be read, as below.
+  if (response?.headersSent) {
+    linger(socket);
     return;
   }
   const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is malformed.'];
   const body = JSON.stringify(problem(status, detail));
   const method = response ? response.req.method : (exchange?.method ?? methodAt(error.rawPacket));
-  answered.add(socket);
   // An answer to HEAD has no body (RFC 9110).
   const answer =
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
@@ -96,9 +101,15 @@ export function answerClientError(
     socket.end(answer, () => socket.destroy());
     return;
   }
-  // Half-closed after the answer, and closed only once the client has read it (or after LINGER_MS): closing
-  // at once while the client is still sending makes the kernel reset the connection, and the reset can reach
-  // the client before the answer does. What it still sends meanwhile is read and dropped.
+  linger(socket, answer);
+}
+
+/**
+ * Half-closed after the answer, and closed only once the client has read it (or after LINGER_MS): closing at
+ * once while the client is still sending makes the kernel reset the connection, and the reset can reach the
+ * client before the answer does. What it still sends meanwhile is read and dropped.
+ */
+function linger(socket: Duplex, answer?: string): void {
   socket.end(answer);
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
