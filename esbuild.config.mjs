@@ -4,7 +4,7 @@
 //   node esbuild.config.mjs                 build everything
 //   node esbuild.config.mjs --only=items    one function (or "tools", "local", "openapi")
 //   node esbuild.config.mjs --readable      unminified, to read or profile the output
-//   node esbuild.config.mjs --only=items --without=semver,inject --launcher=compile-cache --outdir=dist/x
+//   node esbuild.config.mjs --only=items --without=builtins --launcher=compile-cache --outdir=dist/x
 //                                           one function built another way, for the bench to compare
 //
 // A function's folder holds index.mjs (the launcher: `node index.mjs` serves, `import` gives the Lambda

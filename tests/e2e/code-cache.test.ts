@@ -56,7 +56,7 @@ console.log(JSON.stringify(m.codeCaches())); process.exit(0);`;
 
 describe('what a cold start loads', () => {
   // Chunks hold what the first request does not need (tools/bundle/plugins.mjs): a function's cheapest route
-  // answers from function.cjs alone, and the first query loads pg and Kysely, each from its own code cache.
+  // answers from function.cjs alone, and the first query loads pg, from its own code cache.
   it.each([
     ['health', '/api/health/live', '/api/health'],
     ['items', '/api/items/', undefined],
@@ -79,7 +79,6 @@ console.log(JSON.stringify({ cheapest, database: m.codeCaches() })); process.exi
     if (touchesDatabase) {
       expect(loaded.database).toEqual({
         'function.cjs': 'accepted',
-        'chunks/kysely.cjs': 'accepted',
         'chunks/pg.cjs': 'accepted',
       });
     }
