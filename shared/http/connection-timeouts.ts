@@ -18,14 +18,14 @@ export interface ConnectionTimeouts {
 export const CONNECTION_TIMEOUTS: ConnectionTimeouts = {
   // Headers are a few kilobytes, sent at once by any client and by the proxies in front (Envoy forwards them whole).
   headersMs: 10_000,
-  // Knative answers 504 to a request not answered in its timeoutSeconds (30), so a longer upload could not succeed.
+  // Knative gives up on a request not answered within its timeoutSeconds (30): a longer upload could not succeed.
   requestMs: 30_000,
   checkIntervalMs: 1_000,
 };
 
 /**
- * How long an idle keep-alive connection stays open: longer than the proxy in front (Istio's sidecar, Knative's
- * queue-proxy) keeps one to reuse, so the proxy closes it first, never Node as the proxy sends on it.
+ * How long an idle keep-alive connection stays open for the proxy in front (Istio's sidecar, Knative's
+ * queue-proxy) to reuse; the bounds above run only while a request is arriving, never between requests.
  */
 export const KEEP_ALIVE_TIMEOUT_MS = 75_000;
 
