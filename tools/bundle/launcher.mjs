@@ -81,7 +81,7 @@ async function unpack(file) {
     decompress(packedSource),
     packedCache && decompress(packedCache),
   ]);
-  return { source: source.latin1Slice(), cachedData };
+  return { source: source.toString('latin1'), cachedData };
 }
 
 const functionFile = join(here, 'function.cjs');
