@@ -82,14 +82,14 @@ describe('the e-mail token purge', () => {
   it('drops tokens spent or expired over the threshold ago, in batches, and keeps every other', async () => {
     await addEveryKindOfToken();
     // 13 to drop with batches of 3: five statements, the last one short.
-    expect(await purgeEmailTokens(database.db, 24, 3)).toBe(13);
+    expect(await purgeEmailTokens(database.db, 24, { batchSize: 3 })).toBe(13);
     expect(await countsBy('email_token', 'email')).toEqual(TOKENS_KEPT);
-    expect(await purgeEmailTokens(database.db, 24, 3)).toBe(0);
+    expect(await purgeEmailTokens(database.db, 24, { batchSize: 3 })).toBe(0);
   });
 
   it('drops exactly one full batch when that is all there is, then stops', async () => {
     await addTokens(4, 'expired-30h-ago', -30, null);
-    expect(await purgeEmailTokens(database.db, 24, 4)).toBe(4);
+    expect(await purgeEmailTokens(database.db, 24, { batchSize: 4 })).toBe(4);
     expect(await countsBy('email_token', 'email')).toEqual({});
   });
 });
@@ -100,7 +100,7 @@ describe('the delivered mail purge', () => {
     await addMails(2, 'delivered-1h-ago', -1);
     // Written long ago and refused ever since: still to be sent, however old.
     await addMails(3, 'undelivered-old', null);
-    expect(await mailStore.purgeDelivered(database.db, 24, 3)).toBe(8);
+    expect(await mailStore.purgeDelivered(database.db, 24, { batchSize: 3 })).toBe(8);
     expect(await countsBy('outbox_mail', 'recipient')).toEqual({
       'delivered-1h-ago': 2,
       'undelivered-old': 3,
@@ -111,8 +111,8 @@ describe('the delivered mail purge', () => {
 describe('the purge statements', () => {
   it('find their rows through an index, never by reading the whole table', async () => {
     statements.length = 0;
-    await purgeEmailTokens(database.db, 24, 3);
-    await mailStore.purgeDelivered(database.db, 24, 3);
+    await purgeEmailTokens(database.db, 24, { batchSize: 3 });
+    await mailStore.purgeDelivered(database.db, 24, { batchSize: 3 });
     const deletes = statements.filter((q) => /^\s*delete/i.test(q.sql));
     expect(deletes).toHaveLength(2);
     const plans = await database.db.transaction().execute(async (trx) => {
