@@ -183,7 +183,7 @@ function expireOldKeysNowAndThen(ctx: AppContext): void {
   lastKeyExpiry = Date.now();
   setImmediate(() => {
     repo
-      .deleteExpiredIdempotencyKeys(ctx.db, IDEMPOTENCY_TTL_HOURS)
+      .purgeExpiredIdempotencyKeys(ctx.db, IDEMPOTENCY_TTL_HOURS)
       .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not expire old idempotency keys'));
   });
 }
