@@ -1,28 +1,22 @@
-import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { purgeEmailTokens } from '../../shared/auth/email-tokens.ts';
 import { createDatabase, type DatabaseHandle } from '../../shared/db/index.ts';
-import { insertMail, mailStore } from '../../shared/mail/outbox-store.ts';
-import { mailRelay } from '../../shared/mail/relay.ts';
-import { smtpTransport } from '../../shared/mail/transport.ts';
-import { createLogger } from '../../shared/telemetry/logger.ts';
+import { mailStore } from '../../shared/mail/outbox-store.ts';
 import { testConfig } from '../support/app.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
-import { TestSmtpServer } from '../support/smtp.ts';
 import { createTestUser } from '../support/users.ts';
 
-// What the purges on the mail relay's schedule drop, and what they must never drop: an undelivered mail, an
-// open link. The database is this file's own, so the table counts below are this file's rows only.
+// What the purges of mail and link tokens (shared/mail/housekeeping.ts) drop, and what they must never drop:
+// an undelivered mail, an open link. The database is this file's own, so the table counts below are this
+// file's rows only.
 let scratch: ScratchDatabase;
 let database: DatabaseHandle;
-let smtp: TestSmtpServer;
 let userId: string;
 /** Every statement the handle ran, to explain the purge's own SQL. */
 const statements: CompiledQuery[] = [];
 
 beforeAll(async () => {
-  smtp = await new TestSmtpServer().start();
   scratch = await createScratchDatabase();
   const config = testConfig({ DATABASE_URL: scratch.url });
   database = createDatabase(config, undefined, (event) => statements.push(event.query));
@@ -31,7 +25,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await database?.close();
-  await smtp?.stop();
   await scratch?.drop();
 });
 
@@ -133,31 +126,5 @@ describe('the purge statements', () => {
     expect(tokens).toMatch(/email_token_spent_idx/);
     expect(mail).not.toMatch(/Seq Scan/);
     expect(mail).toMatch(/outbox_mail_delivered_idx/);
-  });
-});
-
-describe('the mail relay', () => {
-  it('purges old delivered mail and old tokens on its schedule (its first pass), and sends what is due', async () => {
-    await addEveryKindOfToken();
-    await addMails(2, 'delivered-30h-ago', -30);
-    const to = `purge-${randomUUID()}@example.com`;
-    await insertMail(database.db, { to, subject: 'due', text: 'due', html: '<p>due</p>' });
-    const relay = mailRelay({
-      transport: smtpTransport(testConfig(smtp.env())),
-      db: () => database.db,
-      log: createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-      functionName: 'test',
-      retryBaseMs: 50,
-      retryMaxMs: 300,
-    });
-    try {
-      relay.wake();
-      await relay.idle();
-    } finally {
-      await relay.close(1_000);
-    }
-    await smtp.waitForMail(to, /due/);
-    expect(await countsBy('email_token', 'email')).toEqual(TOKENS_KEPT);
-    expect(await countsBy('outbox_mail', 'recipient')).toEqual({ [to]: 1 });
   });
 });
