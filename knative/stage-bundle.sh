@@ -1,6 +1,6 @@
 #!/bin/sh
 # Copies what one image ships into OUTDIR: the built bundle folder (dist/, from `node esbuild.config.mjs --only=...`):
-# the entry (the launcher index.mjs, function.cjs and its V8 code cache), its lazily loaded chunks/ (with theirs) and
+# the entry (the launcher index.mjs, function.cjs and its V8 code cache, packed), its lazily loaded chunks/ (with theirs) and
 # its native addon when it has one; no source maps, no metafiles. The code caches are accepted only by the Node
 # binary that made them: build with the runtime image's Node version (another one still runs, compiling from source).
 # Used by knative/Dockerfile, and by

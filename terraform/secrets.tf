@@ -28,6 +28,8 @@ resource "kubernetes_secret_v1" "app" {
     "jwt-public-key"           = tls_private_key.jwt.public_key_pem
     "upstash-redis-rest-token" = random_password.redis_rest_token.result
     "first-superuser-password" = coalesce(var.first_superuser_password, random_password.first_superuser.result)
+    # Given, not generated: the mail provider issues it. Empty is a valid value, so the key always exists.
+    "smtp-password" = var.smtp_password
   }
 }
 

@@ -119,3 +119,11 @@ variable "first_superuser_password" {
   default     = null
   sensitive   = true
 }
+
+variable "smtp_password" {
+  description = "Password of the SMTP login (SMTP_USER in knative/base/config.yaml); empty while the server needs no login or none is configured."
+  type        = string
+  default     = ""
+  nullable    = false
+  sensitive   = true
+}

@@ -2,6 +2,7 @@ import * as v from 'valibot';
 import { requireUser } from '../../shared/auth/current-user.ts';
 import type { IssuedSession } from '../../shared/auth/session-store.ts';
 import { issueAccessToken, publicJwks } from '../../shared/auth/tokens.ts';
+import { afterFirstResponse } from '../../shared/http/after-first-response.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { afterResponse } from '../../shared/http/background.ts';
 import type { AppContext } from '../../shared/http/context.ts';
@@ -323,10 +324,7 @@ export const definition: FunctionDefinition = {
   routes: [token, logout, revokeRoute, passwordRecovery, resetPasswordRoute, verifyEmailRoute, jwks],
   setup(app, ctx) {
     registerFormParser(app);
-    // Mail a previous instance could not send goes out once this one is up; deferred so that being ready
-    // never waits on the database.
-    app.addHook('onReady', async () => {
-      setImmediate(() => mailer(ctx).start());
-    });
+    // Mail a previous instance could not send goes out once this one has answered its first request.
+    afterFirstResponse(app, () => mailer(ctx).start());
   },
 };

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import * as v from 'valibot';
 import { requireUser } from '../../shared/auth/current-user.ts';
 import { eventPublisher } from '../../shared/events/index.ts';
+import { afterFirstResponse } from '../../shared/http/after-first-response.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { unprocessable } from '../../shared/http/errors.ts';
 import { listQuery, pageSchema, queryBoolean } from '../../shared/http/pagination.ts';
@@ -170,10 +171,8 @@ export const definition: FunctionDefinition = {
   prefixes: ['/api/items'],
   routes: [list, create, read, update, remove],
   setup(app, ctx) {
-    // Events a previous instance could not deliver go out once this one is up (no-op without K_SINK);
-    // deferred so that being ready never waits on the database.
-    app.addHook('onReady', async () => {
-      setImmediate(() => eventPublisher(ctx).start());
-    });
+    // Events a previous instance could not deliver go out once this one has answered its first request
+    // (a no-op without K_SINK).
+    afterFirstResponse(app, () => eventPublisher(ctx).start());
   },
 };

@@ -1,6 +1,7 @@
 import * as v from 'valibot';
 import { canAccess, requireSuperuser, requireUser } from '../../shared/auth/current-user.ts';
 import type { PageWindow } from '../../shared/db/keyset.ts';
+import { afterFirstResponse } from '../../shared/http/after-first-response.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { forbidden } from '../../shared/http/errors.ts';
 import { PaginationQuery, pageSchema, paginate } from '../../shared/http/pagination.ts';
@@ -211,10 +212,7 @@ export const definition: FunctionDefinition = {
     deleteUserRoute,
   ],
   setup(app, ctx) {
-    // Mail a previous instance could not send goes out once this one is up; deferred so that being ready
-    // never waits on the database.
-    app.addHook('onReady', async () => {
-      setImmediate(() => mailer(ctx).start());
-    });
+    // Mail a previous instance could not send goes out once this one has answered its first request.
+    afterFirstResponse(app, () => mailer(ctx).start());
   },
 };

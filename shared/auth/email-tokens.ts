@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
+import { deleteInBatches } from '../db/batched-delete.ts';
 import type { Db } from '../db/index.ts';
 
 /**
@@ -63,4 +64,22 @@ export async function spendAllEmailTokens(db: Db, userId: string, purpose: Email
     .where('purpose', '=', purpose)
     .where('spent_at', 'is', null)
     .execute();
+}
+
+/**
+ * Drops the tokens that expired, or were spent, more than `olderThanHours` ago, in batches of `batchSize`
+ * (shared/db/batched-delete.ts), and returns how many went. A token still open (unspent and unexpired) is never
+ * touched, and a dropped one is refused like a made-up one. Runs on the mail outbox's purge schedule.
+ */
+export function purgeEmailTokens(db: Db, olderThanHours: number, batchSize?: number): Promise<number> {
+  // Each side of the OR has its index (email_token_expires_idx, email_token_spent_idx); SKIP LOCKED leaves a
+  // token being spent right now, and another instance's batch, alone.
+  const batch = (limit: number) => sql`delete from email_token where token_hash in (
+      select token_hash from email_token
+      where expires_at < now() - ${olderThanHours} * interval '1 hour'
+        or spent_at < now() - ${olderThanHours} * interval '1 hour'
+      limit ${limit}
+      for update skip locked
+    )`;
+  return deleteInBatches(db, batch, batchSize);
 }

@@ -53,6 +53,8 @@ export interface RelayOptions<R extends OutboxRow> {
   };
   /** Fields that name a row in log lines (never its content). */
   describe(row: R): Record<string, unknown>;
+  /** More housekeeping on the purge's schedule, with the same retention (mail: spent and expired link tokens). */
+  purgeAlso?(db: Db, olderThanHours: number): Promise<unknown>;
 }
 
 type BatchOutcome = 'idle' | 'done' | 'more' | 'failed';
@@ -212,7 +214,9 @@ export class OutboxRelay<R extends OutboxRow> {
   private async purge(): Promise<void> {
     if (Date.now() - this.lastPurge < PURGE_EVERY_MS) return;
     this.lastPurge = Date.now();
-    await this.options.store.purgeDelivered(this.options.db(), KEEP_DELIVERED_HOURS);
+    const db = this.options.db();
+    await this.options.store.purgeDelivered(db, KEEP_DELIVERED_HOURS);
+    await this.options.purgeAlso?.(db, KEEP_DELIVERED_HOURS);
   }
 }
 

@@ -1,4 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
+import { deleteInBatches } from '../db/batched-delete.ts';
 import type { Db } from '../db/index.ts';
 
 /**
@@ -42,8 +43,12 @@ export interface OutboxStore<R extends OutboxRow> {
   release(db: Db, seqs: string[], retryInMs: number): Promise<void>;
   /** How many rows wait, and in how many milliseconds the next one is due (undefined: none). */
   pending(db: Db): Promise<{ count: number; nextDueInMs: number | undefined }>;
-  /** Delivered rows are kept a while (to answer "was it sent?"), then dropped so the table stays small. */
-  purgeDelivered(db: Db, olderThanHours: number): Promise<void>;
+  /**
+   * Delivered rows are kept a while (to answer "was it sent?"), then dropped so the table stays small, in
+   * batches of `batchSize` (shared/db/batched-delete.ts). A row not yet delivered is never touched. Returns how
+   * many went.
+   */
+  purgeDelivered(db: Db, olderThanHours: number, batchSize?: number): Promise<number>;
 }
 
 const millis = (ms: number) => sql`${ms} * interval '1 millisecond'`;
@@ -122,9 +127,15 @@ export function outboxStore<R extends OutboxRow>(
         nextDueInMs: row?.due_in_ms == null ? undefined : Math.max(0, Number(row.due_in_ms)),
       };
     },
-    async purgeDelivered(db, olderThanHours) {
-      await sql`delete from ${table()}
-        where delivered_at < now() - ${olderThanHours} * interval '1 hour'`.execute(db);
+    purgeDelivered(db, olderThanHours, batchSize) {
+      // SKIP LOCKED: two instances purging at once share the work instead of waiting on each other's batch.
+      const batch = (limit: number) => sql`delete from ${table()} where seq in (
+          select seq from ${table()}
+          where delivered_at < now() - ${olderThanHours} * interval '1 hour'
+          limit ${limit}
+          for update skip locked
+        )`;
+      return deleteInBatches(db, batch, batchSize);
     },
   };
 }

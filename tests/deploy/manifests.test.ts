@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../shared/config.ts';
-import { CONTRACT_FUNCTIONS, functionFolders } from './support/functions.ts';
+import { CONTRACT_FUNCTIONS, functionFolders, sendsMail } from './support/functions.ts';
 import { type ClusterLimits, knativeServiceErrors } from './support/knative-rules.ts';
 import {
   coreKinds,
@@ -125,6 +125,22 @@ describe.each([
     }
   });
 
+  it('gives every function that sends mail its SMTP password from the Secret, never from the ConfigMap', () => {
+    const senders = functionFolders().filter(sendsMail);
+    expect(senders).toEqual(expect.arrayContaining(['auth', 'users']));
+    for (const name of senders) {
+      const service = services.find((s) => s.metadata.name === name);
+      const env = service?.spec.template.spec.containers[0]?.env ?? [];
+      expect(env.find((e) => e.name === 'SMTP_PASSWORD')?.valueFrom, name).toEqual({
+        secretKeyRef: { name: 'function-set-secrets', key: 'smtp-password' },
+      });
+    }
+    const config = find(manifests, 'ConfigMap', 'function-set-config') as Manifest & {
+      data: Record<string, string>;
+    };
+    expect(Object.keys(config.data)).not.toContain('SMTP_PASSWORD');
+  });
+
   it('gives the functions a configuration that loadConfig accepts', () => {
     const config = find(manifests, 'ConfigMap', 'function-set-config') as Manifest & {
       data: Record<string, string>;
@@ -136,6 +152,8 @@ describe.each([
         'postgresql://app:pw@function-set-db-pooler-rw.function-set-data.svc.cluster.local:5432/app',
       SECRET_KEY: 'k'.repeat(64),
       UPSTASH_REDIS_REST_TOKEN: 'token',
+      // Empty until an SMTP login is configured (terraform/variables.tf's default).
+      SMTP_PASSWORD: '',
     });
     expect(parsed.environment).toBe(manifests === dev ? 'development' : 'production');
   });

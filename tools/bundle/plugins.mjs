@@ -2,9 +2,6 @@
 // Each one is measured in tests/bench/RESULTS.md; the e2e tests run the bundles they shape.
 import { builtinModules, createRequire } from 'node:module';
 
-/** A file of ours (not under node_modules). */
-const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|functions)[\\/]/;
-
 /**
  * Modules that a dependency requires when it loads but uses later, if ever. Each becomes a stand-in that loads
  * the real module on first use (property read, call or `new`), so a cold start never pays for them. Each rule
@@ -14,9 +11,6 @@ const FIRST_PARTY = /^(?![\s\S]*[\\/]node_modules[\\/])[\s\S]*[\\/](shared|funct
  *   servers we never make, find-my-way requires assert, pg requires tls and dns for connections made later).
  * - schema-compilers: Fastify's (Ajv, fast-json-stringify), loaded when an app is made; our routes validate
  *   with valibot, so they compile nothing unless a plugin declares a Fastify schema.
- * - inject: light-my-request, which Fastify requires for inject() (the Lambda adapter calls it).
- * - semver: checks the Fastify version a registered plugin declares.
- * - kysely: imported by our repositories (the `sql` tag) and shared/db; used from the first query on.
  * Packages (`chunk: true`) are moreover built apart, as chunks/<name>.cjs with their own dependencies: a cold
  * start neither reads nor deserializes their code, and the first use loads the chunk with its own code cache.
  */
@@ -34,14 +28,6 @@ export const LAZY_MODULES = [
     importer: /[\\/]@fastify[\\/]fast-json-stringify-compiler[\\/]/,
     chunk: true,
   },
-  { name: 'inject', specifier: /^light-my-request$/, importer: /[\\/]fastify[\\/]fastify\.js$/, chunk: true },
-  {
-    name: 'semver',
-    specifier: /^semver$/,
-    importer: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/,
-    chunk: true,
-  },
-  { name: 'kysely', specifier: /^kysely$/, importer: FIRST_PARTY, chunk: true },
 ];
 
 const isBuiltin = (specifier) => builtinModules.includes(specifier.replace(/^node:/, ''));

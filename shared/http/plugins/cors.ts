@@ -1,6 +1,5 @@
 import fastifyCors from '@fastify/cors';
 import fp from 'fastify-plugin';
-import { applyPlugin } from './apply-plugin.ts';
 
 export interface CorsOptions {
   /** Origins allowed to call the API from a browser; `*` allows any (without credentials). */
@@ -16,7 +15,7 @@ export interface CorsOptions {
 export const cors = fp<CorsOptions>(
   async (app, { origins }) => {
     const any = origins.includes('*');
-    await applyPlugin(app, fastifyCors, {
+    await app.register(fastifyCors, {
       origin: any ? true : [...origins],
       credentials: !any,
       exposedHeaders: ['x-request-id', 'retry-after', 'www-authenticate', 'location'],

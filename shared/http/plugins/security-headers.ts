@@ -1,6 +1,5 @@
 import fastifyHelmet, { type FastifyHelmetOptions } from '@fastify/helmet';
 import fp from 'fastify-plugin';
-import { applyPlugin } from './apply-plugin.ts';
 
 /**
  * The policy of a JSON API: it serves no HTML, so nothing may load, frame it or be sniffed. A route that serves
@@ -29,7 +28,7 @@ export interface SecurityHeadersOptions {
  */
 export const securityHeaders = fp<SecurityHeadersOptions>(
   async (app, options) => {
-    await applyPlugin(app, fastifyHelmet, options.helmet ?? API_SECURITY_HEADERS);
+    await app.register(fastifyHelmet, options.helmet ?? API_SECURITY_HEADERS);
     app.addHook('onSend', (_request, reply, payload, next) => {
       if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
       next(null, payload);

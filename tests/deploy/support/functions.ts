@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from './manifests.ts';
 
@@ -23,4 +23,12 @@ export function functionFolders(): string[] {
     .filter((d) => d.isDirectory() && existsSync(join(repoRoot, 'functions', d.name, 'index.ts')))
     .map((d) => d.name)
     .sort();
+}
+
+/** Whether a function writes mail (its code imports shared/mail): it then sends it too, through its own relay. */
+export function sendsMail(name: string): boolean {
+  const dir = join(repoRoot, 'functions', name);
+  return readdirSync(dir)
+    .filter((file) => file.endsWith('.ts'))
+    .some((file) => /shared\/mail\//.test(readFileSync(join(dir, file), 'utf8')));
 }
