@@ -1,6 +1,11 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Config } from '../config.ts';
-import { answerClientError, refuseExpectation } from './client-errors.ts';
+import { answerClientError, followExchanges, refuseExpectation } from './client-errors.ts';
+import {
+  CONNECTION_TIMEOUTS,
+  type ConnectionTimeouts,
+  connectionTimeoutOptions,
+} from './connection-timeouts.ts';
 import type { AppContext } from './context.ts';
 import { backgroundWork } from './plugins/background-work.ts';
 import { BODY_LIMIT_BYTES, bodyLimit } from './plugins/body-limit.ts';
@@ -53,6 +58,8 @@ function trustProxyOption(setting: Config['trustProxy']) {
 export interface BuildAppOptions {
   /** Set by the OpenAPI build: routes are registered for description only and never served. */
   describe?: (app: FastifyInstance) => void | Promise<void>;
+  /** Tests shorten these so a slow client is cut in a moment (CONNECTION_TIMEOUTS unless given). */
+  timeouts?: ConnectionTimeouts;
 }
 
 /**
@@ -83,9 +90,10 @@ export async function buildApp(
     clientErrorHandler: answerClientError,
     frameworkErrors: answerFrameworkError,
     forceCloseConnections: 'idle',
-    keepAliveTimeout: 75_000,
+    ...connectionTimeoutOptions(options.timeouts ?? CONNECTION_TIMEOUTS),
   });
   app.decorate('ctx', ctx);
+  followExchanges(app.server);
   app.server.on('checkExpectation', refuseExpectation);
   // JSON only, unless a function opts into more (auth adds form-urlencoded); anything else is a 415.
   app.removeContentTypeParser('text/plain');

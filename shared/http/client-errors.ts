@@ -1,4 +1,4 @@
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.ts';
 import { newRequestId, requestIdOf } from './request-id.ts';
@@ -14,9 +14,55 @@ const LINGER_MS = 2_000;
 /** Sockets answered here: Node's parser reports each further chunk they send as another error. */
 const answered = new WeakSet<Duplex>();
 
-/** An answer to HEAD has no body (RFC 9110): the bytes Node's parser read are all that tell the method. */
-const isHead = (rawPacket: unknown) =>
-  Buffer.isBuffer(rawPacket) && rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+/** What a connection is exchanging, as far as an error on it needs to know. */
+interface Exchange {
+  /** The method of the request being read, from its first bytes; unknown until they arrive. */
+  method?: string;
+  /** Whether the next bytes start a request (rather than continue its headers or its body). */
+  atStart: boolean;
+  /** The answer to the last request whose headers were read; Node drops it from the socket once it is sent. */
+  response?: ServerResponse;
+}
+
+const exchanges = new WeakMap<Duplex, Exchange>();
+
+/** The method a request line starts with (`HEAD /`), if the bytes start one. */
+function methodAt(bytes: unknown): string | undefined {
+  if (!Buffer.isBuffer(bytes)) return undefined;
+  return /^([A-Z-]{1,20}) /.exec(bytes.subarray(0, 24).toString('latin1'))?.[1];
+}
+
+/** The answer to the last request while that request's body is still arriving. */
+function underway(exchange: Exchange | undefined): ServerResponse | undefined {
+  const response = exchange?.response;
+  return response && !response.req.complete ? response : undefined;
+}
+
+/**
+ * Follows each connection of the server for answerClientError: which method the request being read has (Node's
+ * parser reports a header overflow with only the packet it was reading, which for headers spanning several
+ * packets is not the one naming the method, and a timeout with none), and whether an answer has already gone out
+ * for a request whose body is still arriving (then a second answer would corrupt the connection).
+ */
+export function followExchanges(server: Server): void {
+  server.on('connection', (socket: Duplex) => {
+    const exchange: Exchange = { atStart: true };
+    exchanges.set(socket, exchange);
+    // Before the parser reads the chunk, while `atStart` still says whether it begins a request.
+    socket.prependListener('data', (chunk: Buffer) => {
+      if (!exchange.atStart || underway(exchange)) return;
+      exchange.atStart = false;
+      exchange.method = methodAt(chunk);
+    });
+  });
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const exchange = exchanges.get(request.socket);
+    if (!exchange) return;
+    exchange.response = response;
+    exchange.atStart = true;
+    exchange.method = undefined;
+  });
+}
 
 /**
  * Fastify's `clientErrorHandler`. Requests Node's HTTP parser rejects (headers over its limit, a garbled request
@@ -32,17 +78,39 @@ export function answerClientError(
     socket.destroy(error);
     return;
   }
+  const exchange = exchanges.get(socket);
+  const response = underway(exchange);
+  answered.add(socket);
+  // No second answer once one has begun for the request under way (a 405 sent before its body arrived): that
+  // one is left to be read, as below.
+  if (response?.headersSent) {
+    linger(socket);
+    return;
+  }
   const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is malformed.'];
   const body = JSON.stringify(problem(status, detail));
-  answered.add(socket);
-  // Half-closed after the answer, and closed only once the client has read it (or after LINGER_MS): closing
-  // at once while the client is still sending makes the kernel reset the connection, and the reset can reach
-  // the client before the answer does. What it still sends meanwhile is read and dropped.
-  socket.end(
+  const method = response ? response.req.method : (exchange?.method ?? methodAt(error.rawPacket));
+  // An answer to HEAD has no body (RFC 9110).
+  const answer =
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${newRequestId()}\r\n` +
-      `Connection: close\r\n\r\n${isHead(error.rawPacket) ? '' : body}`,
-  );
+    `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${newRequestId()}\r\n` +
+    `Connection: close\r\n\r\n${method === 'HEAD' ? '' : body}`;
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    // Closed as soon as the answer is out: the parser took no fault with the request, so bytes read on could
+    // complete it and have it handled after its 408 (a slow client sends little, so there is little to reset).
+    socket.end(answer, () => socket.destroy());
+    return;
+  }
+  linger(socket, answer);
+}
+
+/**
+ * Half-closed after the answer, and closed only once the client has read it (or after LINGER_MS): closing at
+ * once while the client is still sending makes the kernel reset the connection, and the reset can reach the
+ * client before the answer does. What it still sends meanwhile is read and dropped.
+ */
+function linger(socket: Duplex, answer?: string): void {
+  socket.end(answer);
   setTimeout(() => socket.destroy(), LINGER_MS).unref();
 }
 

@@ -406,6 +406,26 @@ function rawRequest(port: number, bytes: string): Promise<string> {
   });
 }
 
+/** As rawRequest, with a pause after each part but the last, so the server reads each as a packet of its own. */
+async function rawRequestInParts(port: number, parts: string[]): Promise<string> {
+  attempts += 1;
+  const socket = connect(port, '127.0.0.1').setNoDelay(true);
+  const answer = new Promise<string>((resolve, reject) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.on('close', () => resolve(text));
+    socket.on('error', (error: NodeJS.ErrnoException) =>
+      error.code === 'ECONNRESET' || error.code === 'EPIPE' ? resolve(text) : reject(error),
+    );
+  });
+  for (const [index, part] of parts.entries()) {
+    if (index > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    if (socket.writable) socket.write(part);
+  }
+  return answer;
+}
+
 function parseRaw(answer: string) {
   const [head = '', body = ''] = answer.split('\r\n\r\n');
   const status = Number(head.split(' ')[1]);
@@ -428,6 +448,19 @@ describe('oversized and malformed requests (raw sockets)', () => {
       expect(answer.status).toBe(431);
       expect(answer.head).toContain('content-type: application/problem+json');
       expect(answer.body).toMatchObject({ status: 431, detail: expect.any(String) });
+    }
+  });
+
+  it('431 without a body to a HEAD whose headers span several packets, on every bundle', async () => {
+    for (const bundle of [authBundle, usersBundle, itemsBundle]) {
+      const answer = await rawRequestInParts(bundle.port, [
+        `HEAD /api/users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1_000)}`,
+        `${'a'.repeat(20_000)}\r\n\r\n`,
+      ]);
+      expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+      expect(answer.toLowerCase()).toContain('content-type: application/problem+json');
+      // A HEAD's answer ends with its headers: a body would be read as the next answer.
+      expect(answer.endsWith('\r\n\r\n')).toBe(true);
     }
   });
 
