@@ -1,5 +1,5 @@
 import { dummyHash, verifyPassword } from '../../shared/auth/passwords.ts';
-import { createSession, deleteExpiredSessions, type IssuedSession } from '../../shared/auth/session-store.ts';
+import { createSession, type IssuedSession } from '../../shared/auth/session-store.ts';
 import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from '../../shared/cache/rate-limit.ts';
 import type { AppContext } from '../../shared/http/context.ts';
 import { oauthError } from './oauth-errors.ts';
@@ -42,20 +42,5 @@ export async function logIn(
     userAgent: client.userAgent,
     clientAddress: client.address,
   });
-  deleteExpiredSessionsNowAndThen(ctx);
   return session;
-}
-
-const SWEEP_EVERY_MS = 10 * 60 * 1000;
-let lastSweep = 0;
-
-/** Expired sessions (and their refresh tokens) are deleted after a login, at most every 10 minutes. */
-function deleteExpiredSessionsNowAndThen(ctx: AppContext): void {
-  if (Date.now() - lastSweep < SWEEP_EVERY_MS) return;
-  lastSweep = Date.now();
-  setImmediate(() => {
-    deleteExpiredSessions(ctx.db).catch((error: unknown) =>
-      ctx.log.warn({ err: error }, 'could not delete expired sessions'),
-    );
-  });
 }

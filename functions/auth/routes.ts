@@ -2,6 +2,7 @@ import * as v from 'valibot';
 import { requireUser } from '../../shared/auth/current-user.ts';
 import type { IssuedSession } from '../../shared/auth/session-store.ts';
 import { issueAccessToken, publicJwks } from '../../shared/auth/tokens.ts';
+import { housekeeping } from '../../shared/db/housekeeping.ts';
 import { afterFirstResponse } from '../../shared/http/after-first-response.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { afterResponse } from '../../shared/http/background.ts';
@@ -20,6 +21,7 @@ import {
 } from './cookie.ts';
 import { countRecoveryRequest, mailResetLink, resetPassword, verifyEmail } from './email.ts';
 import { FORM_CONTENT_TYPE, registerFormParser } from './form.ts';
+import { authPurges } from './housekeeping.ts';
 import { logIn } from './login.ts';
 import { oauthError, oauthProblemMembers } from './oauth-errors.ts';
 import { refresh } from './refresh.ts';
@@ -326,5 +328,6 @@ export const definition: FunctionDefinition = {
     registerFormParser(app);
     // Mail a previous instance could not send goes out once this one has answered its first request.
     afterFirstResponse(app, () => mailer(ctx).start());
+    housekeeping(app, ctx, authPurges);
   },
 };

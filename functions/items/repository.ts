@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { type BatchOptions, deleteInBatches } from '../../shared/db/batched-delete.ts';
 import { compiledOnce, type Db } from '../../shared/db/index.ts';
 import { afterPosition, type PageWindow, type Positioned, positionOf } from '../../shared/db/keyset.ts';
 import type { ItemRow } from '../../shared/db/schema.ts';
@@ -221,9 +222,22 @@ export async function saveIdempotentResponse(
     .execute();
 }
 
-export async function deleteExpiredIdempotencyKeys(db: Db, ttlHours: number): Promise<void> {
-  await db
-    .deleteFrom('idempotency_key')
-    .where('created_at', '<', sql<Date>`now() - ${ttlHours} * interval '1 hour'`)
-    .execute();
+/**
+ * Deletes the keys past their `ttlHours`, in batches (shared/db/batched-delete.ts), and returns how many went; a
+ * live key is never touched. Runs on items' housekeeping schedule (./housekeeping.ts).
+ */
+export function purgeExpiredIdempotencyKeys(
+  db: Db,
+  ttlHours: number,
+  options?: BatchOptions,
+): Promise<number> {
+  // idempotency_key_created_idx finds them; SKIP LOCKED leaves a key being claimed, and another instance's batch,
+  // alone (a key claimed again has a new created_at by the time it commits).
+  const batch = (limit: number) => sql`delete from idempotency_key where (user_id, key) in (
+      select user_id, key from idempotency_key
+      where created_at < now() - ${ttlHours} * interval '1 hour'
+      limit ${limit}
+      for update skip locked
+    )`;
+  return deleteInBatches(db, batch, options);
 }

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import * as v from 'valibot';
 import { requireUser } from '../../shared/auth/current-user.ts';
+import { housekeeping } from '../../shared/db/housekeeping.ts';
 import { eventPublisher } from '../../shared/events/index.ts';
 import { afterFirstResponse } from '../../shared/http/after-first-response.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
@@ -8,6 +9,7 @@ import { unprocessable } from '../../shared/http/errors.ts';
 import { listQuery, pageSchema, queryBoolean } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { strictBody, text, Uuid, uuidParams } from '../../shared/http/schemas.ts';
+import { itemsPurges } from './housekeeping.ts';
 import * as items from './service.ts';
 
 const Title = text({ min: 1, max: 255 });
@@ -174,5 +176,6 @@ export const definition: FunctionDefinition = {
     // Events a previous instance could not deliver go out once this one has answered its first request
     // (a no-op without K_SINK).
     afterFirstResponse(app, () => eventPublisher(ctx).start());
+    housekeeping(app, ctx, itemsPurges);
   },
 };

@@ -37,7 +37,6 @@ const eventType = (change: 'created' | 'updated' | 'deleted') => `com.example.it
 /** Short: a cached item is at most this stale for a change that slipped past the invalidation. */
 const ITEM_CACHE_SECONDS = 30;
 export const IDEMPOTENCY_TTL_HOURS = 24;
-const EXPIRE_KEYS_EVERY_MS = 10 * 60 * 1000;
 
 const itemNotFound = () => notFound('Item not found.');
 
@@ -157,7 +156,6 @@ export async function createItem(
       throw ownerGone(error) ? unauthorized('The token is invalid: its user no longer exists.', true) : error;
     });
   if (!created.replayed) events.afterCommit();
-  if (idempotencyKey !== undefined) expireOldKeysNowAndThen(ctx);
   return created;
 }
 
@@ -173,19 +171,6 @@ function replay(stored: Awaited<ReturnType<typeof repo.findIdempotencyKey>>, has
     ]);
   }
   return { item: stored.response_body as Item, replayed: true };
-}
-
-let lastKeyExpiry = 0;
-
-/** Drops keys past their 24 h, at most every few minutes per process, after the response (never on its path). */
-function expireOldKeysNowAndThen(ctx: AppContext): void {
-  if (Date.now() - lastKeyExpiry < EXPIRE_KEYS_EVERY_MS) return;
-  lastKeyExpiry = Date.now();
-  setImmediate(() => {
-    repo
-      .deleteExpiredIdempotencyKeys(ctx.db, IDEMPOTENCY_TTL_HOURS)
-      .catch((error: unknown) => ctx.log.warn({ err: error }, 'could not expire old idempotency keys'));
-  });
 }
 
 export async function updateItem(

@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { canAccess, requireSuperuser, requireUser } from '../../shared/auth/current-user.ts';
+import { housekeeping } from '../../shared/db/housekeeping.ts';
 import type { PageWindow } from '../../shared/db/keyset.ts';
 import { afterFirstResponse } from '../../shared/http/after-first-response.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
@@ -7,6 +8,7 @@ import { forbidden } from '../../shared/http/errors.ts';
 import { PaginationQuery, pageSchema, paginate } from '../../shared/http/pagination.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { uuidParams } from '../../shared/http/schemas.ts';
+import { mailPurges } from '../../shared/mail/housekeeping.ts';
 import { mailer } from '../../shared/mail/index.ts';
 import { listUsers } from './repository.ts';
 import { SessionPublic, SignUp, toUserDto, UpdateMe, UpdateUser, UserPublic } from './schemas.ts';
@@ -214,5 +216,6 @@ export const definition: FunctionDefinition = {
   setup(app, ctx) {
     // Mail a previous instance could not send goes out once this one has answered its first request.
     afterFirstResponse(app, () => mailer(ctx).start());
+    housekeeping(app, ctx, mailPurges);
   },
 };

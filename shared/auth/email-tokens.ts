@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { deleteInBatches } from '../db/batched-delete.ts';
+import { type BatchOptions, deleteInBatches } from '../db/batched-delete.ts';
 import type { Db } from '../db/index.ts';
 
 /**
@@ -67,11 +67,12 @@ export async function spendAllEmailTokens(db: Db, userId: string, purpose: Email
 }
 
 /**
- * Drops the tokens that expired, or were spent, more than `olderThanHours` ago, in batches of `batchSize`
+ * Drops the tokens that expired, or were spent, more than `olderThanHours` ago, in batches
  * (shared/db/batched-delete.ts), and returns how many went. A token still open (unspent and unexpired) is never
- * touched, and a dropped one is refused like a made-up one. Runs on the mail outbox's purge schedule.
+ * touched, and a dropped one is refused like a made-up one. Runs on the housekeeping schedule of the functions
+ * that issue tokens (shared/mail/housekeeping.ts).
  */
-export function purgeEmailTokens(db: Db, olderThanHours: number, batchSize?: number): Promise<number> {
+export function purgeEmailTokens(db: Db, olderThanHours: number, options?: BatchOptions): Promise<number> {
   // Each side of the OR has its index (email_token_expires_idx, email_token_spent_idx); SKIP LOCKED leaves a
   // token being spent right now, and another instance's batch, alone.
   const batch = (limit: number) => sql`delete from email_token where token_hash in (
@@ -81,5 +82,5 @@ export function purgeEmailTokens(db: Db, olderThanHours: number, batchSize?: num
       limit ${limit}
       for update skip locked
     )`;
-  return deleteInBatches(db, batch, batchSize);
+  return deleteInBatches(db, batch, options);
 }

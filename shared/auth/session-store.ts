@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { type BatchOptions, deleteInBatches } from '../db/batched-delete.ts';
 import type { Db } from '../db/index.ts';
 import { afterPosition, type PageWindow, type Positioned, positionOf } from '../db/keyset.ts';
 import { hashRefreshToken, newRefreshToken, successorOf } from './refresh-tokens.ts';
@@ -220,17 +221,19 @@ export async function unexpiredSessionIds(db: Db, userId: string): Promise<strin
   return rows.map((row) => row.id);
 }
 
-/** Deletes up to `batch` expired sessions (their refresh tokens go with them); returns how many. */
-export async function deleteExpiredSessions(db: Db, batch = 1000): Promise<number> {
-  const result = await db
-    .deleteFrom('session')
-    .where(
-      'id',
-      'in',
-      db.selectFrom('session').select('id').where('expires_at', '<=', sql<Date>`now()`).limit(batch),
-    )
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
+/**
+ * Deletes the expired sessions, in batches (shared/db/batched-delete.ts), and returns how many went; their
+ * refresh tokens go with them. An ended session stays until it expires, so its spent tokens are still known as
+ * replays; an expired one answers every token as unknown, which it then is. Runs on auth's housekeeping schedule.
+ */
+export function purgeExpiredSessions(db: Db, options?: BatchOptions): Promise<number> {
+  // session_expires_idx finds them; SKIP LOCKED leaves a session being rotated, and another instance's batch, alone.
+  const batch = (limit: number) => sql`delete from session where id in (
+      select id from session where expires_at <= now()
+      limit ${limit}
+      for update skip locked
+    )`;
+  return deleteInBatches(db, batch, options);
 }
 
 export interface SessionListing extends Positioned {

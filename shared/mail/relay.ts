@@ -1,4 +1,3 @@
-import { purgeEmailTokens } from '../auth/email-tokens.ts';
 import type { Db } from '../db/index.ts';
 import type { OutboxMailRow } from '../db/schema.ts';
 import { OutboxRelay, storedParent } from '../outbox/relay.ts';
@@ -59,7 +58,5 @@ export function mailRelay(options: MailRelayOptions): OutboxRelay<OutboxMailRow>
     },
     // The id only: an address is personal data, and the logs keep it out.
     describe: (mail) => ({ mail_id: mail.id }),
-    // The links' tokens go with the mail that carried them: spent or expired ones are of no use a day later.
-    purgeAlso: (db, olderThanHours) => purgeEmailTokens(db, olderThanHours),
   });
 }

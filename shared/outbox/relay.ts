@@ -12,8 +12,6 @@ import type { OutboxRow, OutboxStore } from './store.ts';
 const BATCH_SIZE = 50;
 /** How long a claim keeps other instances off a batch; a batch stops early rather than outlive it. */
 const LEASE_MS = 30_000;
-const PURGE_EVERY_MS = 60 * 60 * 1000;
-const KEEP_DELIVERED_HOURS = 24;
 
 /** Exponential backoff with jitter: between half and all of min(max, base * 2^(attempt-1)). */
 export function retryDelayMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
@@ -53,8 +51,6 @@ export interface RelayOptions<R extends OutboxRow> {
   };
   /** Fields that name a row in log lines (never its content). */
   describe(row: R): Record<string, unknown>;
-  /** More housekeeping on the purge's schedule, with the same retention (mail: spent and expired link tokens). */
-  purgeAlso?(db: Db, olderThanHours: number): Promise<unknown>;
 }
 
 type BatchOutcome = 'idle' | 'done' | 'more' | 'failed';
@@ -64,7 +60,6 @@ export class OutboxRelay<R extends OutboxRow> {
   private again = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private lastPurge = 0;
   /**
    * Claims whose outcome the database never recorded because it went away mid-batch (a failover): the
    * destination took `accepted`, and `untried` were never sent. The next pass records both first, so a failover
@@ -125,7 +120,6 @@ export class OutboxRelay<R extends OutboxRow> {
       }
       if (this.closed) return;
       await this.scheduleNext();
-      await this.purge();
     } catch (error) {
       // The database is unreachable: the rows are safe in it; try again later.
       log.warn({ err: error }, `${kind} delivery paused: the outbox cannot be read`);
@@ -209,14 +203,6 @@ export class OutboxRelay<R extends OutboxRow> {
     if (this.closed) return;
     // unref: a pending retry must never keep a process alive that is otherwise done.
     this.timer = setTimeout(() => this.wake(), ms).unref();
-  }
-
-  private async purge(): Promise<void> {
-    if (Date.now() - this.lastPurge < PURGE_EVERY_MS) return;
-    this.lastPurge = Date.now();
-    const db = this.options.db();
-    await this.options.store.purgeDelivered(db, KEEP_DELIVERED_HOURS);
-    await this.options.purgeAlso?.(db, KEEP_DELIVERED_HOURS);
   }
 }
 

@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import { deleteInBatches } from '../db/batched-delete.ts';
+import { type BatchOptions, deleteInBatches } from '../db/batched-delete.ts';
 import type { Db } from '../db/index.ts';
 
 /**
@@ -45,10 +45,10 @@ export interface OutboxStore<R extends OutboxRow> {
   pending(db: Db): Promise<{ count: number; nextDueInMs: number | undefined }>;
   /**
    * Delivered rows are kept a while (to answer "was it sent?"), then dropped so the table stays small, in
-   * batches of `batchSize` (shared/db/batched-delete.ts). A row not yet delivered is never touched. Returns how
-   * many went.
+   * batches (shared/db/batched-delete.ts), on the housekeeping schedule. A row not yet delivered is never
+   * touched. Returns how many went.
    */
-  purgeDelivered(db: Db, olderThanHours: number, batchSize?: number): Promise<number>;
+  purgeDelivered(db: Db, olderThanHours: number, options?: BatchOptions): Promise<number>;
 }
 
 const millis = (ms: number) => sql`${ms} * interval '1 millisecond'`;
@@ -127,7 +127,7 @@ export function outboxStore<R extends OutboxRow>(
         nextDueInMs: row?.due_in_ms == null ? undefined : Math.max(0, Number(row.due_in_ms)),
       };
     },
-    purgeDelivered(db, olderThanHours, batchSize) {
+    purgeDelivered(db, olderThanHours, options) {
       // SKIP LOCKED: two instances purging at once share the work instead of waiting on each other's batch.
       const batch = (limit: number) => sql`delete from ${table()} where seq in (
           select seq from ${table()}
@@ -135,7 +135,7 @@ export function outboxStore<R extends OutboxRow>(
           limit ${limit}
           for update skip locked
         )`;
-      return deleteInBatches(db, batch, batchSize);
+      return deleteInBatches(db, batch, options);
     },
   };
 }

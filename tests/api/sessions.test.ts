@@ -5,7 +5,7 @@ import { definition as auth } from '../../functions/auth/routes.ts';
 import { definition as items } from '../../functions/items/routes.ts';
 import { definition as users } from '../../functions/users/routes.ts';
 import { hashRefreshToken } from '../../shared/auth/refresh-tokens.ts';
-import { deleteExpiredSessions, REFRESH_GRACE_SECONDS } from '../../shared/auth/session-store.ts';
+import { purgeExpiredSessions, REFRESH_GRACE_SECONDS } from '../../shared/auth/session-store.ts';
 import { cacheKeys } from '../../shared/cache/keys.ts';
 import type { DatabaseHandle } from '../../shared/db/index.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
@@ -541,7 +541,7 @@ describe('cookie mode (browsers)', () => {
 });
 
 describe('expired sessions', () => {
-  it('are deleted in the background with their refresh tokens; open ones stay', async () => {
+  it('are purged with their refresh tokens; open ones stay', async () => {
     const user = await newUser();
     const tokens = await tokensOf(await logIn(user));
     const sid = decodeJwt(tokens.access_token).sid as string;
@@ -550,7 +550,7 @@ describe('expired sessions', () => {
       .set({ expires_at: sql`now() - interval '1 second'` } as never)
       .where('id', '=', sid)
       .execute();
-    expect(await deleteExpiredSessions(database.db)).toBeGreaterThanOrEqual(1);
+    expect(await purgeExpiredSessions(database.db)).toBeGreaterThanOrEqual(1);
     expect(await sessionRow(sid)).toBeUndefined();
     const tokensLeft = await database.db
       .selectFrom('refresh_token')

@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../local/embedded-postgres.ts';
 import { TEST_SECRET_KEY } from '../support/app.ts';
 import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.ts';
-import { type RunningBundle, startBundle } from '../support/process.ts';
+import {
+  loggedMessages,
+  type RunningBundle,
+  SHUTDOWN_CUT_SHORT,
+  SHUTDOWN_FINISHED,
+  startBundle,
+} from '../support/process.ts';
 
 // The built health bundle as a real process, exporting to a real OTLP/gRPC receiver.
 
@@ -105,7 +111,7 @@ describe('health bundle with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
     expect(receiver.spans.find((s) => s.traceId === incoming.traceId)?.name).toBe('GET /api/health/live');
   });
 
-  it('serves clients unchanged and exits 0 quickly on SIGTERM when the collector swallows everything', async () => {
+  it('serves clients unchanged and stops cleanly on SIGTERM when the collector swallows everything', async () => {
     // Accepts TCP and never answers: the worst collector, one that neither refuses nor responds.
     const sockets: import('node:net').Socket[] = [];
     const blackhole: Server = createServer((socket) => sockets.push(socket));
@@ -116,19 +122,19 @@ describe('health bundle with OTEL_EXPORTER_OTLP_ENDPOINT', () => {
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
         OTEL_BSP_SCHEDULE_DELAY: '50',
       });
-      // The first readiness check loads and connects the pool (≈ 1 s on a loaded machine, collector or not):
-      // not what this measures, so it is made before the timed ones.
+      // Its spans' first batch leaves and the collector takes the connection, then holds it unanswered.
       expect((await fetch(`${bundle.url}/api/health`)).status).toBe(200);
+      await expect.poll(() => sockets.length, { timeout: 10_000 }).toBeGreaterThan(0);
+      // Answered with the export hanging: were a request to wait on it, it would wait past the test's timeout.
       for (let i = 0; i < 10; i++) {
-        const started = performance.now();
         const response = await fetch(`${bundle.url}/api/health`);
         expect(response.status).toBe(200);
-        expect(performance.now() - started).toBeLessThan(1_000);
         await new Promise((r) => setTimeout(r, 30));
       }
-      const stopping = performance.now();
       expect(await bundle.stop('SIGTERM')).toBe(0);
-      expect(performance.now() - stopping).toBeLessThan(5_000);
+      // Its shutdown ran to the end (the flush gave up on the collector in time), not cut off by its deadline.
+      expect(loggedMessages(bundle)).toContain(SHUTDOWN_FINISHED);
+      expect(loggedMessages(bundle)).not.toContain(SHUTDOWN_CUT_SHORT);
     } finally {
       for (const socket of sockets) socket.destroy();
       blackhole.close();

@@ -222,16 +222,15 @@ describe('item events', () => {
     answer = () => 'hang';
     const first = await start();
     const user = await createTestUser(database.db, first.ctx.config);
-    const started = Date.now();
+    // The sink never answers: were delivery on the request's path, this would wait for ever (the test's
+    // timeout would end it), so an answer at all shows it is not.
     const item = await createItem(first, user, 'left behind');
-    expect(Date.now() - started).toBeLessThan(1_000);
     // The relay is now stuck on the sink: shutdown has a send in flight to give up on.
     await waitFor(() => hanging === 1);
 
-    const stopping = Date.now();
+    // Stopping gives up on that send (the sink still holds it) rather than waiting for it for ever.
     await first.stop();
     servers.splice(servers.indexOf(first), 1);
-    expect(Date.now() - stopping).toBeLessThan(6_000);
     const left = await undelivered();
     expect(left).toHaveLength(1);
 

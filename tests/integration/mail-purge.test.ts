@@ -1,28 +1,22 @@
-import { randomUUID } from 'node:crypto';
 import { CompiledQuery, sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { purgeEmailTokens } from '../../shared/auth/email-tokens.ts';
 import { createDatabase, type DatabaseHandle } from '../../shared/db/index.ts';
-import { insertMail, mailStore } from '../../shared/mail/outbox-store.ts';
-import { mailRelay } from '../../shared/mail/relay.ts';
-import { smtpTransport } from '../../shared/mail/transport.ts';
-import { createLogger } from '../../shared/telemetry/logger.ts';
+import { mailStore } from '../../shared/mail/outbox-store.ts';
 import { testConfig } from '../support/app.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
-import { TestSmtpServer } from '../support/smtp.ts';
 import { createTestUser } from '../support/users.ts';
 
-// What the purges on the mail relay's schedule drop, and what they must never drop: an undelivered mail, an
-// open link. The database is this file's own, so the table counts below are this file's rows only.
+// What the purges of mail and link tokens (shared/mail/housekeeping.ts) drop, and what they must never drop:
+// an undelivered mail, an open link. The database is this file's own, so the table counts below are this
+// file's rows only.
 let scratch: ScratchDatabase;
 let database: DatabaseHandle;
-let smtp: TestSmtpServer;
 let userId: string;
 /** Every statement the handle ran, to explain the purge's own SQL. */
 const statements: CompiledQuery[] = [];
 
 beforeAll(async () => {
-  smtp = await new TestSmtpServer().start();
   scratch = await createScratchDatabase();
   const config = testConfig({ DATABASE_URL: scratch.url });
   database = createDatabase(config, undefined, (event) => statements.push(event.query));
@@ -31,7 +25,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await database?.close();
-  await smtp?.stop();
   await scratch?.drop();
 });
 
@@ -82,14 +75,14 @@ describe('the e-mail token purge', () => {
   it('drops tokens spent or expired over the threshold ago, in batches, and keeps every other', async () => {
     await addEveryKindOfToken();
     // 13 to drop with batches of 3: five statements, the last one short.
-    expect(await purgeEmailTokens(database.db, 24, 3)).toBe(13);
+    expect(await purgeEmailTokens(database.db, 24, { batchSize: 3 })).toBe(13);
     expect(await countsBy('email_token', 'email')).toEqual(TOKENS_KEPT);
-    expect(await purgeEmailTokens(database.db, 24, 3)).toBe(0);
+    expect(await purgeEmailTokens(database.db, 24, { batchSize: 3 })).toBe(0);
   });
 
   it('drops exactly one full batch when that is all there is, then stops', async () => {
     await addTokens(4, 'expired-30h-ago', -30, null);
-    expect(await purgeEmailTokens(database.db, 24, 4)).toBe(4);
+    expect(await purgeEmailTokens(database.db, 24, { batchSize: 4 })).toBe(4);
     expect(await countsBy('email_token', 'email')).toEqual({});
   });
 });
@@ -100,7 +93,7 @@ describe('the delivered mail purge', () => {
     await addMails(2, 'delivered-1h-ago', -1);
     // Written long ago and refused ever since: still to be sent, however old.
     await addMails(3, 'undelivered-old', null);
-    expect(await mailStore.purgeDelivered(database.db, 24, 3)).toBe(8);
+    expect(await mailStore.purgeDelivered(database.db, 24, { batchSize: 3 })).toBe(8);
     expect(await countsBy('outbox_mail', 'recipient')).toEqual({
       'delivered-1h-ago': 2,
       'undelivered-old': 3,
@@ -111,8 +104,8 @@ describe('the delivered mail purge', () => {
 describe('the purge statements', () => {
   it('find their rows through an index, never by reading the whole table', async () => {
     statements.length = 0;
-    await purgeEmailTokens(database.db, 24, 3);
-    await mailStore.purgeDelivered(database.db, 24, 3);
+    await purgeEmailTokens(database.db, 24, { batchSize: 3 });
+    await mailStore.purgeDelivered(database.db, 24, { batchSize: 3 });
     const deletes = statements.filter((q) => /^\s*delete/i.test(q.sql));
     expect(deletes).toHaveLength(2);
     const plans = await database.db.transaction().execute(async (trx) => {
@@ -133,31 +126,5 @@ describe('the purge statements', () => {
     expect(tokens).toMatch(/email_token_spent_idx/);
     expect(mail).not.toMatch(/Seq Scan/);
     expect(mail).toMatch(/outbox_mail_delivered_idx/);
-  });
-});
-
-describe('the mail relay', () => {
-  it('purges old delivered mail and old tokens on its schedule (its first pass), and sends what is due', async () => {
-    await addEveryKindOfToken();
-    await addMails(2, 'delivered-30h-ago', -30);
-    const to = `purge-${randomUUID()}@example.com`;
-    await insertMail(database.db, { to, subject: 'due', text: 'due', html: '<p>due</p>' });
-    const relay = mailRelay({
-      transport: smtpTransport(testConfig(smtp.env())),
-      db: () => database.db,
-      log: createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-      functionName: 'test',
-      retryBaseMs: 50,
-      retryMaxMs: 300,
-    });
-    try {
-      relay.wake();
-      await relay.idle();
-    } finally {
-      await relay.close(1_000);
-    }
-    await smtp.waitForMail(to, /due/);
-    expect(await countsBy('email_token', 'email')).toEqual(TOKENS_KEPT);
-    expect(await countsBy('outbox_mail', 'recipient')).toEqual({ [to]: 1 });
   });
 });

@@ -13,13 +13,20 @@ import {
   send,
   statusCounts,
 } from '../support/load.ts';
-import { type RunningBundle, startBundle } from '../support/process.ts';
+import {
+  loggedMessages,
+  type RunningBundle,
+  SHUTDOWN_CUT_SHORT,
+  SHUTDOWN_FINISHED,
+  startBundle,
+} from '../support/process.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
 
 // Two items bundles side by side on one database: one with no cache, collector or sink configured (the
 // baseline), one whose cache (Upstash REST) and event sink accept connections and never answer, and whose
-// collector port has nothing listening. Clients of the second must see no error and no more latency than
-// the cache timeout can add; SIGTERM still ends it within the grace period.
+// collector port has nothing listening. Clients of the second must see no error, and wait on none of them
+// beyond one cache timeout (the cache's metrics say which path each call took); SIGTERM still ends it cleanly.
+// The latencies of both are printed, not asserted: speed targets belong to `npm run bench`.
 const CACHE_TIMEOUT_MS = 100;
 const ROUNDS = 40;
 
@@ -59,6 +66,8 @@ beforeAll(async () => {
         K_SINK: `${hangingUrl}/sink`,
         OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await freePort()}`,
         OTEL_BSP_SCHEDULE_DELAY: '50',
+        // Its shutdown's last line ("stopped") is at info.
+        LOG_LEVEL: 'info',
       },
       { cwd: tmpdir() },
     ),
@@ -74,7 +83,7 @@ afterAll(async () => {
 });
 
 describe('cache, event sink and collector down', () => {
-  it('no client error and no latency beyond the cache timeout; SIGTERM still ends in time', async () => {
+  it('no client error, no request waits on them beyond one cache timeout, SIGTERM still ends cleanly', async () => {
     const results: Record<'baseline' | 'degraded', Outcome[]> = { baseline: [], degraded: [] };
     // Interleaved, so both see the same machine load.
     for (let i = 0; i < ROUNDS; i++) {
@@ -107,9 +116,22 @@ describe('cache, event sink and collector down', () => {
         results[name].map((o) => o.ms),
         95,
       );
-    // A request makes at most two cache calls (read the user, then store it), each bounded by the timeout.
-    expect(p50('degraded')).toBeLessThan(p50('baseline') + 2 * CACHE_TIMEOUT_MS + 50);
-    expect(p95('degraded')).toBeLessThan(p95('baseline') + 2 * CACHE_TIMEOUT_MS + 150);
+    // Every answer above came while the cache and the sink still held their requests unanswered: none waited
+    // for them. What ended the cache calls was the configured deadline, and after one the cache was skipped
+    // rather than waited for again, so no request paid more than one timeout.
+    const exposition = await (await fetch(`${degraded.url}/metrics`)).text();
+    const cacheCalls = (result: string) =>
+      [
+        ...exposition.matchAll(
+          new RegExp(`^cache_operations_total\\{[^}]*result="${result}"[^}]*\\} (\\d+)$`, 'gm'),
+        ),
+      ]
+        .map((m) => Number(m[1]))
+        .reduce((a, b) => a + b, 0);
+    expect(cacheCalls('timeout')).toBeGreaterThan(0);
+    expect(cacheCalls('timeout')).toBeLessThanOrEqual(results.degraded.length);
+    expect(cacheCalls('skipped')).toBeGreaterThan(0);
+    expect(cacheCalls('error')).toBe(0);
 
     // Events wait in the outbox rather than being lost: one per item created on the degraded instance.
     const pending = await database.db
@@ -122,7 +144,9 @@ describe('cache, event sink and collector down', () => {
     const signalled = Date.now();
     expect(await degraded.stop('SIGTERM')).toBe(0);
     const exitMs = Date.now() - signalled;
-    expect(exitMs).toBeLessThan(10_000);
+    // Its shutdown ran to the end on its own, rather than being cut off by its deadline with the sink hanging.
+    expect(loggedMessages(degraded)).toContain(SHUTDOWN_FINISHED);
+    expect(loggedMessages(degraded)).not.toContain(SHUTDOWN_CUT_SHORT);
 
     report('cache, sink and collector down (items bundle)', {
       requests: results.baseline.length + results.degraded.length,
@@ -130,6 +154,7 @@ describe('cache, event sink and collector down', () => {
       p50_ms: { baseline: Math.round(p50('baseline')), degraded: Math.round(p50('degraded')) },
       p95_ms: { baseline: Math.round(p95('baseline')), degraded: Math.round(p95('degraded')) },
       events_kept_in_outbox: Number(pending.n),
+      cache_calls: { timeout: cacheCalls('timeout'), skipped: cacheCalls('skipped') },
       sigterm_exit_ms: exitMs,
     });
   }, 90_000);

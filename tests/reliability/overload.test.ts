@@ -17,8 +17,9 @@ import { type RunningBundle, startBundle } from '../support/process.ts';
 import { createTestUser, testDatabase } from '../support/users.ts';
 
 // Overload: more requests than a process should hold at once. Past the in-flight limit and past the pool's
-// wait queue, the excess gets a quick 503 problem+json with Retry-After instead of joining a queue whose
-// latency grows without bound; liveness keeps answering throughout.
+// wait queue, the excess gets a 503 problem+json with Retry-After instead of joining a queue whose latency
+// grows without bound; liveness keeps answering throughout. Which path each answer took is asserted (its
+// detail, the shed counter, the fault still in place when it arrived); latencies are printed, not asserted.
 
 const common = {
   SECRET_KEY: TEST_SECRET_KEY,
@@ -62,6 +63,9 @@ describe('a frozen database (accepts connections, never answers): the in-flight 
         // A queue long enough that the pool guard stays out of the way: this is the in-flight limit's test.
         DB_POOL_MAX: '2',
         DB_POOL_QUEUE_MAX: '100',
+        // Longer than the test: while the database stays frozen, only the readiness check's own bound can
+        // end a check.
+        DB_CONNECT_TIMEOUT_MS: '60000',
       },
       { cwd: tmpdir() },
     );
@@ -73,28 +77,34 @@ describe('a frozen database (accepts connections, never answers): the in-flight 
     await new Promise((resolve) => blackhole?.close(resolve));
   });
 
-  it('sheds the excess at once, answers the rest within the check timeout, and liveness stays fast', async () => {
+  it('sheds the excess, ends the rest at the check’s bound, and liveness answers beside them', async () => {
     const readiness = burst(60, `${bundle.url}/api/health`);
     // Give the burst a moment to fill the process before probing liveness beside it.
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const live = await burst(20, `${bundle.url}/api/health/live`);
+    // One more readiness check beside the probes: shed, so the ten accepted were still in flight meanwhile.
+    const [live, beside] = await Promise.all([
+      burst(20, `${bundle.url}/api/health/live`),
+      send(`${bundle.url}/api/health`),
+    ]);
     const outcomes = await readiness;
 
     expect(live.map((o) => o.status)).toEqual(Array(20).fill(200));
-    // Answered while the accepted readiness checks still hang (they take the check's full 2 s).
-    expect(Math.max(...live.map((o) => o.ms))).toBeLessThan(1_500);
+    expect(detailOf(beside), 'the accepted checks had ended before the probes were answered').toBe(
+      'The server is busy; retry shortly.',
+    );
 
     expectProblem503(outcomes);
     const shed = outcomes.filter((o) => detailOf(o) === 'The server is busy; retry shortly.');
     expect(shed.length, JSON.stringify(outcomes.map((o) => [o.status, detailOf(o), Math.round(o.ms)]))).toBe(
       50,
     );
-    expect(Math.max(...shed.map((o) => o.ms))).toBeLessThan(1_000);
-    // The ten accepted wait at most for the health check's 2 s bound, never for the whole queue.
-    expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(3_500);
+    // The ten accepted were ended by the health check's bound, with the database still frozen and a connect
+    // timeout longer than the test: never by waiting for the pool's queue to drain.
+    const accepted = outcomes.filter((o) => !shed.includes(o));
+    expect(accepted.map(detailOf)).toEqual(Array(10).fill('The database cannot be reached.'));
 
     const metrics = await (await fetch(`${bundle.url}/api/metrics`)).text();
-    expect(metrics).toContain('http_requests_shed_total{function="health",reason="in_flight"} 50');
+    expect(metrics).toContain('http_requests_shed_total{function="health",reason="in_flight"} 51');
 
     report('overload: frozen database, in-flight limit 10 (health bundle)', {
       requests: outcomes.length + live.length,
@@ -145,7 +155,7 @@ describe('a locked table: the bounded pool wait queue', () => {
     await scratch?.drop();
   });
 
-  it('refuses past the queue at once, times out the rest as 503, and serves again once the lock goes', async () => {
+  it('refuses past the queue, times out the rest as 503 while the lock holds, and serves again once it goes', async () => {
     const url = `${bundle.url}/api/users/?limit=1`;
     const init = { headers: { authorization: `Bearer ${token}` } };
     // The user behind the token is cached now, so only the listing itself needs the database below.
@@ -158,6 +168,11 @@ describe('a locked table: the bounded pool wait queue', () => {
       await locker.query('begin');
       await locker.query('lock table "user" in access exclusive mode');
       outcomes = await burst(30, url, init);
+      // Every answer came while the lock was still held: each was ended by the process's own bounds.
+      const held = await locker.query(
+        `select count(*)::int as n from pg_locks where relation = '"user"'::regclass and mode = 'AccessExclusiveLock' and granted`,
+      );
+      expect(held.rows[0]?.n).toBe(1);
     } finally {
       await locker.query('rollback');
       await locker.end();
@@ -165,11 +180,10 @@ describe('a locked table: the bounded pool wait queue', () => {
 
     expectProblem503(outcomes);
     const shed = outcomes.filter((o) => detailOf(o) === 'The server is busy; retry shortly.');
-    // 2 hold connections, 4 wait; the other 24 are refused without waiting.
+    // 2 hold connections, 4 wait; the other 24 are refused at the queue rather than joining it.
     expect(shed.length).toBeGreaterThanOrEqual(24);
-    expect(Math.max(...shed.map((o) => o.ms))).toBeLessThan(1_000);
-    // Nobody waits longer than the connect timeout plus one statement timeout.
-    expect(Math.max(...outcomes.map((o) => o.ms))).toBeLessThan(3_500);
+    const shedCount = await (await fetch(`${bundle.url}/metrics`)).text();
+    expect(shedCount).toMatch(/http_requests_shed_total\{function="users",reason="db_queue"\} (2[4-9]|30)\n/);
     for (const o of outcomes) expect(JSON.stringify(o.body)).not.toMatch(/statement|cancel|lock|select/i);
 
     const after = await send(url, init);

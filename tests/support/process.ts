@@ -13,7 +13,7 @@ export interface RunningBundle {
   waitForLine(match: (line: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
   /** Everything written to stderr so far (a crash's stack lands here). */
   stderr(): string;
-  /** Sends a signal and resolves with the exit code. */
+  /** Sends a signal and resolves with the exit code, once every line the process wrote has been read. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
@@ -76,8 +76,18 @@ export async function startBundle(
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);
-      const [code] = (await once(child, 'exit')) as [number | null];
+      const [code] = (await once(child, 'close')) as [number | null];
       return code;
     },
   };
+}
+
+/** Logged by stopOnSignals (shared/http/server.ts) once every shutdown step has finished (info level). */
+export const SHUTDOWN_FINISHED = 'stopped';
+/** Logged instead when a shutdown outlasts SHUTDOWN_DEADLINE_MS and the process exits anyway. */
+export const SHUTDOWN_CUT_SHORT = 'shutdown took too long; exiting anyway';
+
+/** The messages of a bundle's log lines so far (after stop(), all of them). */
+export function loggedMessages(bundle: RunningBundle): string[] {
+  return bundle.lines.map((line) => String((JSON.parse(line) as { message?: unknown }).message));
 }
