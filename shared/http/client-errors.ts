@@ -14,17 +14,11 @@ const LINGER_MS = 2_000;
 /** Sockets answered here: Node's parser reports each further chunk they send as another error. */
 const answered = new WeakSet<Duplex>();
 
-/** What a connection is exchanging, as far as an error on it needs to know. */
-interface Exchange {
-  /** The method of the request being read, from its first bytes; unknown until they arrive. */
-  method?: string;
-  /** Whether the next bytes start a request (rather than continue its headers or its body). */
-  atStart: boolean;
-  /** The answer to the last request whose headers were read; Node drops it from the socket once it is sent. */
-  response?: ServerResponse;
-}
-
-const exchanges = new WeakMap<Duplex, Exchange>();
+/**
+ * The answer to the last request whose headers were read on each connection; Node drops it from the socket once
+ * it is sent, so it is kept here.
+ */
+const lastResponses = new WeakMap<Duplex, ServerResponse>();
 
 /** The method a request line starts with (`HEAD /`), if the bytes start one. */
 function methodAt(bytes: unknown): string | undefined {
@@ -33,34 +27,21 @@ function methodAt(bytes: unknown): string | undefined {
 }
 
 /** The answer to the last request while that request's body is still arriving. */
-function underway(exchange: Exchange | undefined): ServerResponse | undefined {
-  const response = exchange?.response;
+function underway(socket: Duplex): ServerResponse | undefined {
+  const response = lastResponses.get(socket);
   return response && !response.req.complete ? response : undefined;
 }
 
 /**
- * Follows each connection of the server for answerClientError: which method the request being read has (Node's
- * parser reports a header overflow with only the packet it was reading, which for headers spanning several
- * packets is not the one naming the method, and a timeout with none), and whether an answer has already gone out
- * for a request whose body is still arriving (then a second answer would corrupt the connection).
+ * Follows each connection's last request for answerClientError, so that no second answer follows one already
+ * begun for a request whose body is still arriving (it would corrupt the connection). Only the `request` event
+ * is listened to: a `data` listener on the socket would take every request's bytes off Node's native parsing
+ * path, at a cost to every request, so the method of a request whose headers overflow is read only from the
+ * packet the parser failed on.
  */
 export function followExchanges(server: Server): void {
-  server.on('connection', (socket: Duplex) => {
-    const exchange: Exchange = { atStart: true };
-    exchanges.set(socket, exchange);
-    // Before the parser reads the chunk, while `atStart` still says whether it begins a request.
-    socket.prependListener('data', (chunk: Buffer) => {
-      if (!exchange.atStart || underway(exchange)) return;
-      exchange.atStart = false;
-      exchange.method = methodAt(chunk);
-    });
-  });
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
-    const exchange = exchanges.get(request.socket);
-    if (!exchange) return;
-    exchange.response = response;
-    exchange.atStart = true;
-    exchange.method = undefined;
+    lastResponses.set(request.socket, response);
   });
 }
 
@@ -78,8 +59,7 @@ export function answerClientError(
     socket.destroy(error);
     return;
   }
-  const exchange = exchanges.get(socket);
-  const response = underway(exchange);
+  const response = underway(socket);
   answered.add(socket);
   // No second answer once one has begun for the request under way (a 405 sent before its body arrived): that
   // one is left to be read, as below.
@@ -89,8 +69,10 @@ export function answerClientError(
   }
   const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is malformed.'];
   const body = JSON.stringify(problem(status, detail));
-  const method = response ? response.req.method : (exchange?.method ?? methodAt(error.rawPacket));
-  // An answer to HEAD has no body (RFC 9110).
+  // An answer to HEAD has no body (RFC 9110). Headers spanning several packets fail on a packet that does not
+  // name the method, and a timeout on none: such a HEAD gets the body, which its client drops with the closed
+  // connection.
+  const method = response ? response.req.method : methodAt(error.rawPacket);
   const answer =
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\nx-request-id: ${newRequestId()}\r\n` +

@@ -451,16 +451,17 @@ describe('oversized and malformed requests (raw sockets)', () => {
     }
   });
 
-  it('431 without a body to a HEAD whose headers span several packets, on every bundle', async () => {
+  it('431 problem+json to headers that span several packets, on every bundle', async () => {
     for (const bundle of [authBundle, usersBundle, itemsBundle]) {
-      const answer = await rawRequestInParts(bundle.port, [
-        `HEAD /api/users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1_000)}`,
-        `${'a'.repeat(20_000)}\r\n\r\n`,
-      ]);
-      expect(answer).toMatch(/^HTTP\/1\.1 431 /);
-      expect(answer.toLowerCase()).toContain('content-type: application/problem+json');
-      // A HEAD's answer ends with its headers: a body would be read as the next answer.
-      expect(answer.endsWith('\r\n\r\n')).toBe(true);
+      const answer = parseRaw(
+        await rawRequestInParts(bundle.port, [
+          `GET /api/users/me HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1_000)}`,
+          `${'a'.repeat(20_000)}\r\n\r\n`,
+        ]),
+      );
+      expect(answer.status).toBe(431);
+      expect(answer.head).toContain('content-type: application/problem+json');
+      expect(answer.body).toMatchObject({ status: 431, detail: expect.any(String) });
     }
   });
 

@@ -454,7 +454,10 @@ describe('fuzzing every operation of the built bundles', () => {
         if (token) headers.authorization = token;
         const bundle = bundles.get(r.op.bundle)!;
         const target = `${r.path}${r.query ? `?${r.query}` : ''}`;
-        const method = r.method;
+        // Node's parser refuses a request line over its header limit with only the packet it was reading: when
+        // that is not the first, the 431 cannot tell a HEAD and carries a body its client cannot frame. Such a
+        // HEAD goes as a GET (tests/api/request-ids.test.ts holds the one-packet HEAD to a bodiless 431).
+        const method = r.method === 'HEAD' && target.length > 8_000 ? 'GET' : r.method;
         const response = await rawRequest(bundle.url, {
           method,
           path: target,

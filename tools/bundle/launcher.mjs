@@ -1,7 +1,7 @@
 // dist/functions/<name>/index.mjs: loads the function (function.cjs beside it) with the V8 code cache made at
 // build time (function.v8cache), so a cold start deserializes compiled code instead of parsing and compiling
 // a megabyte of JavaScript. The build packs both with zstd (function.cjs.zst, function.v8cache.zst): a cold
-// start reads a third of the bytes and decompresses the two at once on libuv's threads. The chunks the function
+// start reads a third of the bytes, for the time of decompressing them. The chunks the function
 // loads on demand (chunks/*.cjs: the OpenTelemetry SDK...) are loaded the same way, each with its own cache,
 // unpacked. Run by node it starts the server; imported (Lambda, tests) it only exports.
 
@@ -66,26 +66,24 @@ function readIfThere(path) {
 
 /**
  * function.cjs and its cache as the build packed them (`<file>.zst`), or undefined for a build that did not
- * (--readable, or the copy code-cache training runs before packing).
+ * (--readable, or the copy code-cache training runs before packing). Each is decompressed at once into one
+ * buffer large enough for it (zstd packs these files 2.5-4×): Node's default 16 KiB output chunks, or the
+ * thread pool of the asynchronous call, cost more than the decompression itself.
  */
-async function unpack(file) {
+function unpack(file) {
   const packedSource = readIfThere(`${file}.zst`);
   if (!packedSource) return undefined;
+  const { zstdDecompressSync } = builtin('node:zlib');
+  const decompress = (packed) => zstdDecompressSync(packed, { chunkSize: packed.length * 8 });
   const packedCache = readIfThere(`${cacheFileOf(file)}.zst`);
-  const { zstdDecompress } = builtin('node:zlib');
-  const decompress = (bytes) =>
-    new Promise((resolve, reject) =>
-      zstdDecompress(bytes, (error, result) => (error ? reject(error) : resolve(result))),
-    );
-  const [source, cachedData] = await Promise.all([
-    decompress(packedSource),
-    packedCache && decompress(packedCache),
-  ]);
-  return { source: source.toString('latin1'), cachedData };
+  return {
+    source: decompress(packedSource).toString('latin1'),
+    cachedData: packedCache && decompress(packedCache),
+  };
 }
 
 const functionFile = join(here, 'function.cjs');
-const fn = loadScript(functionFile, await unpack(functionFile));
+const fn = loadScript(functionFile, unpack(functionFile));
 
 /**
  * The function's code cache: "accepted", "rejected" (made by another Node binary or other V8 flags: V8 compiled
