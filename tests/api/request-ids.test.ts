@@ -1,9 +1,10 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allFunctions } from '../../functions/registry.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { type RawRequest, rawRequest } from '../support/raw-http.ts';
+import { openSocket, readUntilClosed } from '../support/raw-socket.ts';
 
 // Every answer carries x-request-id (the caller's when it sent a sensible one) and is problem+json when it is
 // an error, however early it is given: by Fastify before routing, by Node's HTTP parser, by a hook.
@@ -78,8 +79,8 @@ describe('x-request-id', () => {
     expect(headTooLarge.endsWith('\r\n\r\n')).toBe(true);
     // Headers spanning several packets: the parser reports the overflow with a later packet.
     const served = new Promise<Socket>((resolve) => server.app.server.once('connection', resolve));
-    const socket = await open(server.url);
-    const answer = read(socket);
+    const socket = await openSocket(server.url);
+    const answer = readUntilClosed(socket);
     const first = `GET /api/health/live HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(1_000)}`;
     socket.write(first);
     const serverSide = await served;
@@ -96,13 +97,13 @@ describe('x-request-id', () => {
 
   it('is on the 503 of a request that arrives while the server closes', async () => {
     const closing = await startTestServer(allFunctions);
-    const socket = await open(closing.url);
+    const socket = await openSocket(closing.url);
     // A request under way (its first bytes read) keeps the connection through close(), as on a busy keep-alive.
     socket.write('GET /api/health/live HTTP/1.1\r\n');
     await sleep(50);
     const stopped = closing.stop();
     while (closing.app.server.listening) await sleep(5);
-    const answer = read(socket);
+    const answer = readUntilClosed(socket);
     socket.write('Host: x\r\n\r\n');
     const text = await answer;
     await stopped;
@@ -113,29 +114,9 @@ describe('x-request-id', () => {
   });
 });
 
-async function open(base: string): Promise<Socket> {
-  const { hostname, port } = new URL(base);
-  const socket = connect(Number(port), hostname);
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  return socket;
-}
-
-/** Everything the server writes until it closes the connection. */
-function read(socket: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-    });
-    socket.once('close', () => resolve(text));
-    socket.once('error', reject);
-  });
-}
-
 async function exchange(raw: string): Promise<string> {
-  const socket = await open(server.url);
-  const answer = read(socket);
+  const socket = await openSocket(server.url);
+  const answer = readUntilClosed(socket);
   socket.write(raw);
   return answer;
 }

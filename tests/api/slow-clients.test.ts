@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
-import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { allFunctions } from '../../functions/registry.ts';
 import type { FunctionDefinition } from '../../shared/http/app.ts';
 import { defineRoute } from '../../shared/http/route.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
+import { openSocket, readUntilClosed } from '../support/raw-socket.ts';
 
 // Clients that send a request slowly, or never finish it (slowloris, slow POST bodies), are answered 408 and
 // their connection is closed, over real sockets. The bounds are shortened here (shared/http/connection-timeouts.ts
@@ -44,34 +44,12 @@ beforeAll(async () => {
 });
 afterAll(() => server?.stop());
 
-/** `allowHalfOpen`: the client keeps sending after the server has finished its side. */
-async function open(allowHalfOpen = false): Promise<Socket> {
-  const { hostname, port } = new URL(server.url);
-  const socket = connect({ port: Number(port), host: hostname, allowHalfOpen });
-  socket.setNoDelay(true);
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  return socket;
-}
-
-/** Everything the server writes until it closes the connection. */
-function untilClosed(socket: Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      text += chunk;
-    });
-    socket.once('close', () => resolve(text));
-    socket.once('error', (error: NodeJS.ErrnoException) =>
-      error.code === 'ECONNRESET' || error.code === 'EPIPE' ? resolve(text) : reject(error),
-    );
-  });
-}
+const open = (allowHalfOpen = false) => openSocket(server.url, { allowHalfOpen });
 
 /** Sends `first`, then `more` every 100 ms while the connection is open, the way slowloris keeps one busy. */
 async function trickle(first: string, more?: (n: number) => string): Promise<string> {
   const socket = await open();
-  const answer = untilClosed(socket);
+  const answer = readUntilClosed(socket);
   socket.write(first);
   let n = 0;
   const timer = more
