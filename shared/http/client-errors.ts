@@ -1,4 +1,5 @@
 import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { PROBLEM_CONTENT_TYPE, problem } from './problem.ts';
 import { newRequestId, requestIdOf } from './request-id.ts';
@@ -33,16 +34,40 @@ function underway(socket: Duplex): ServerResponse | undefined {
 }
 
 /**
- * Follows each connection's last request for answerClientError, so that no second answer follows one already
- * begun for a request whose body is still arriving (it would corrupt the connection). Only the `request` event
- * is listened to: a `data` listener on the socket would take every request's bytes off Node's native parsing
- * path, at a cost to every request, so the method of a request whose headers overflow is read only from the
- * packet the parser failed on.
+ * Follows each connection's last request: for answerClientError, so that no second answer follows one already
+ * begun for a request whose body is still arriving (it would corrupt the connection), and to let a connection
+ * closed after such an answer linger (lingerAfterLastAnswer). Only the `request` event is listened to: a `data`
+ * listener on the socket would take every request's bytes off Node's native parsing path, at a cost to every
+ * request, so the method of a request whose headers overflow is read only from the packet the parser failed on.
  */
 export function followExchanges(server: Server): void {
   server.on('request', (request: IncomingMessage, response: ServerResponse) => {
     lastResponses.set(request.socket, response);
+    if (announcesBody(request) && !lingering.has(request.socket)) lingerAfterLastAnswer(request.socket);
   });
+}
+
+/** Connections whose close after a last answer lingers (lingerAfterLastAnswer). */
+const lingering = new WeakSet<Socket>();
+
+function announcesBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Node closes a connection after its last answer (the client sent `Connection: close`, or the answer did) with
+ * `destroySoon`, as soon as the answer is written. When the request's body is still arriving (an early 400, 401,
+ * 404 or 413 to an upload), that close resets the connection, and the reset can reach the client before the
+ * answer does: such a connection lingers instead, as after a client error.
+ */
+function lingerAfterLastAnswer(socket: Socket): void {
+  lingering.add(socket);
+  const destroySoon = socket.destroySoon;
+  socket.destroySoon = () => {
+    if (underway(socket)) linger(socket);
+    else destroySoon.call(socket);
+  };
 }
 
 /**

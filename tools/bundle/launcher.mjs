@@ -1,9 +1,9 @@
 // dist/functions/<name>/index.mjs: loads the function (function.cjs beside it) with the V8 code cache made at
 // build time (function.v8cache), so a cold start deserializes compiled code instead of parsing and compiling
 // a megabyte of JavaScript. The build packs both with zstd (function.cjs.zst, function.v8cache.zst): a cold
-// start reads a third of the bytes, for the time of decompressing them. The chunks the function
-// loads on demand (chunks/*.cjs: the OpenTelemetry SDK...) are loaded the same way, each with its own cache,
-// unpacked. Run by node it starts the server; imported (Lambda, tests) it only exports.
+// start reads a third of the bytes, for the time of decompressing them. The chunks the function loads on demand
+// (chunks/*.cjs: the OpenTelemetry SDK...) are loaded the same way, each with its own cache, unpacked. Run by
+// node it starts the server; imported (Lambda, tests) it only exports.
 
 // Built-ins through process.getBuiltinModule rather than `import`: an ES import of a built-in builds a module
 // facade of all its exports, and node:module (for createRequire) is needed only for what is not built in

@@ -98,7 +98,7 @@ export function lazyModules(chunks = new Map(), prefix = './chunks/', without = 
  * The stand-in: a Proxy around a strict function (so a callable or constructible module still is). Its exports
  * are reached through its prototype, itself a Proxy that loads the module on the first read, and none is listed
  * as its own: an ES import, which esbuild turns into an object copying every own name of the module (a getter
- * each, and Kysely has hundreds), then copies nothing, and its reads fall through to that prototype. Whether the
+ * each, and a large package has hundreds), then copies nothing, and its reads fall through to that prototype. Whether the
  * module marks itself `__esModule` is read at build time, because esbuild's interop asks as soon as an import
  * is evaluated. `assert(truthy)` passes without loading node:assert, as it would pass with it; a failing
  * assertion loads it and throws its AssertionError.
