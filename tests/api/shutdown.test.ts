@@ -1,29 +1,9 @@
-import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
-import type { FunctionDefinition } from '../../shared/http/app.ts';
-import { defineRoute } from '../../shared/http/route.ts';
 import { startTestServer } from '../support/app.ts';
+import { slowFunction } from '../support/slow-function.ts';
 
 const order: string[] = [];
-const slow: FunctionDefinition = {
-  name: 'slow',
-  prefixes: ['/api/slow'],
-  routes: [
-    defineRoute({
-      method: 'GET',
-      url: '/api/slow',
-      operationId: 'slow',
-      summary: 'answers after ?ms',
-      query: v.object({ ms: v.pipe(v.string(), v.transform(Number)) }),
-      responses: {},
-      async handler({ query }) {
-        await new Promise((r) => setTimeout(r, query.ms));
-        order.push('handled');
-        return { done: true };
-      },
-    }),
-  ],
-};
+const slow = slowFunction(() => order.push('handled'));
 
 describe('graceful shutdown', () => {
   it('finishes a request in flight, refuses new connections, then runs shutdown hooks and closes the pool', async () => {

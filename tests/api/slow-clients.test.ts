@@ -2,13 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allFunctions } from '../../functions/registry.ts';
-import type { FunctionDefinition } from '../../shared/http/app.ts';
-import { defineRoute } from '../../shared/http/route.ts';
 import { startTestServer, type TestServer } from '../support/app.ts';
 import { openSocket, readUntilClosed } from '../support/raw-socket.ts';
+import { slowFunction } from '../support/slow-function.ts';
 
 // Clients that send a request slowly, or never finish it (slowloris, slow POST bodies), are answered 408 and
 // their connection is closed, over real sockets. The bounds are shortened here (shared/http/connection-timeouts.ts
@@ -18,24 +16,7 @@ import { openSocket, readUntilClosed } from '../support/raw-socket.ts';
 const TIMEOUTS = { headersMs: 400, requestMs: 800, checkIntervalMs: 50 };
 const HANG_GUARD_MS = 15_000;
 
-const slow: FunctionDefinition = {
-  name: 'slow',
-  prefixes: ['/api/slow'],
-  routes: [
-    defineRoute({
-      method: 'GET',
-      url: '/api/slow',
-      operationId: 'slow',
-      summary: 'answers after ?ms',
-      query: v.object({ ms: v.pipe(v.string(), v.transform(Number)) }),
-      responses: {},
-      async handler({ query }) {
-        await sleep(query.ms);
-        return { done: true };
-      },
-    }),
-  ],
-};
+const slow = slowFunction();
 
 let server: TestServer;
 
