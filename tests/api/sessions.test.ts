@@ -320,7 +320,11 @@ describe('POST /api/auth/revoke (RFC 7009)', () => {
 
   it('200 for a token it does not know, changing nothing', async () => {
     const user = await newUser();
-    for (const token of ['never-issued', user.token.replace(/.$/, 'x')]) {
+    // The signature's first character changed: its last one carries bits a decoder ignores, so changing that
+    // one may leave the very same token.
+    const [header, payload, signature = ''] = user.token.split('.');
+    const forged = `${header}.${payload}.${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`;
+    for (const token of ['never-issued', forged]) {
       const response = await revoke({ token });
       expect(response.status).toBe(200);
       expect(await response.text()).toBe('');
