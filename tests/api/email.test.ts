@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { definition as auth } from '../../functions/auth/routes.ts';
 import { definition as users } from '../../functions/users/routes.ts';
@@ -10,6 +9,7 @@ import { mailer } from '../../shared/mail/index.ts';
 import { startTestServer, type TestServer, testConfig } from '../support/app.ts';
 import { createScratchDatabase, type ScratchDatabase } from '../support/database.ts';
 import { type ReceivedMail, TestSmtpServer, tokenFrom } from '../support/smtp.ts';
+import { whileLocked } from '../support/table-lock.ts';
 import { createTestUser, testDatabase } from '../support/users.ts';
 
 // Every flow end to end through a real SMTP server started here: the test reads the mail the server received
@@ -277,25 +277,12 @@ describe('password recovery', () => {
     const { user } = await createTestUser(database.db, testConfig(), { email: newAddress() });
     // Holds the token table: writing a reset link waits here. Were that work on the request's path, the
     // answer could not come before the lock is released.
-    const blocker = new pg.Client({ connectionString: scratch.url });
-    await blocker.connect();
-    try {
-      await blocker.query('begin');
-      await blocker.query('lock table email_token in access exclusive mode');
+    await whileLocked(scratch.url, 'email_token', async (waiting) => {
       const answer = await server.api('/api/auth/password-recovery', json('POST', { email: user.email }));
       expect(answer.status).toBe(202);
-      const waiting = async () =>
-        (
-          await blocker.query(
-            "select count(*)::int as n from pg_locks where relation = 'email_token'::regclass and not granted",
-          )
-        ).rows[0].n;
       await expect.poll(waiting, { timeout: 10_000 }).toBeGreaterThan(0);
       expect(smtp.mailsTo(user.email)).toEqual([]);
-      await blocker.query('commit');
-    } finally {
-      await blocker.end();
-    }
+    });
     await smtp.waitForMail(user.email, /Password recovery/);
   });
 
@@ -303,28 +290,15 @@ describe('password recovery', () => {
     const { user } = await createTestUser(database.db, testConfig(), { email: newAddress() });
     // Holds the accounts: looking the address up waits here. Both answers arriving meanwhile, alike, shows
     // the request's path does the same work whether or not an account has the address (no timing needed).
-    const blocker = new pg.Client({ connectionString: scratch.url });
-    await blocker.connect();
-    try {
-      await blocker.query('begin');
-      await blocker.query('lock table "user" in access exclusive mode');
+    await whileLocked(scratch.url, 'user', async (waiting) => {
       const known = await server.api('/api/auth/password-recovery', json('POST', { email: user.email }));
       const unknown = await server.api('/api/auth/password-recovery', json('POST', { email: newAddress() }));
       expect([known.status, unknown.status]).toEqual([202, 202]);
       expect(await known.json()).toEqual(await unknown.json());
-      const waiting = async () =>
-        (
-          await blocker.query(
-            'select count(*)::int as n from pg_locks where relation = \'"user"\'::regclass and not granted',
-          )
-        ).rows[0].n;
       // The lookups behind both answers wait for the lock now.
       await expect.poll(waiting, { timeout: 10_000 }).toBe(2);
       expect(smtp.mailsTo(user.email)).toEqual([]);
-      await blocker.query('commit');
-    } finally {
-      await blocker.end();
-    }
+    });
     await smtp.waitForMail(user.email, /Password recovery/);
   });
 });
